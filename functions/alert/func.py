@@ -1,0 +1,66 @@
+"""alert: evaluate the rules on a batch of events; record, publish and print each alert once."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fdk import response
+
+from eventcore import kafka_binding
+from eventcore.alerts import console_line, to_cloudevent
+from eventcore.batch import BatchResult, parse_batch
+from eventcore.errors import EventError
+from eventcore.rules import Rule, evaluate, load_rules
+from eventio import responses
+from eventio.database import AlertStore, Database
+from eventio.producer import EventProducer
+from eventio.settings import FunctionSettings
+
+
+@dataclass(frozen=True)
+class Alerter:
+    settings: FunctionSettings
+    rules: list[Rule]
+    store: AlertStore
+    producer: EventProducer
+
+
+@cache
+def alerter() -> Alerter:
+    """Made on the first call, kept for the life of the process."""
+    settings = FunctionSettings.from_env()
+    rules_path = settings.alert_rules
+    if not rules_path.is_absolute():
+        rules_path = Path(__file__).parent / rules_path
+    producer = EventProducer(
+        settings.kafka_bootstrap_servers, "eventfn-alert", settings.produce_timeout_s
+    )
+    database = Database(settings.database_url, "eventfn-alert")
+    return Alerter(settings, load_rules(rules_path.read_text()), AlertStore(database), producer)
+
+
+def handler(ctx: Any, data: io.BytesIO | None = None) -> response.Response:
+    app = alerter()
+    try:
+        parsed = parse_batch(responses.request_body(data))
+    except EventError as error:
+        return responses.error_response(ctx, error)
+    raised = [alert for event in parsed.events for alert in evaluate(app.rules, event)]
+    new = []
+    if raised:
+        # An alert counts as raised only once Kafka has it: if producing fails
+        # the insert rolls back and the bridge's retry raises it again.
+        with app.store.recording(raised) as new:
+            if new:
+                now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                records = [kafka_binding.to_record(to_cloudevent(alert, now)) for alert in new]
+                app.producer.send(app.settings.alerts_topic, records)
+    for alert in new:
+        print(console_line(alert), flush=True)
+    counts = {"evaluated": len(parsed.events), "alerts": len(new)}
+    return responses.batch_response(ctx, BatchResult(tuple(parsed.failures), counts))

@@ -1,0 +1,178 @@
+"""The CloudEvents 1.0 model every part of eventfn speaks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
+
+from eventcore.errors import FieldProblem, InvalidEventError
+
+SPECVERSION = "1.0"
+JSON_CONTENT_TYPE = "application/json"
+
+# Attribute names the spec defines; everything else on an event is an extension.
+CORE_ATTRIBUTES = frozenset(
+    {
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "datacontenttype",
+        "dataschema",
+        "subject",
+        "time",
+        "data",
+        "data_base64",
+    }
+)
+_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
+# Bounds that keep identities usable as keys and index entries.
+_Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+_Source = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+_Type = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+_Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvent; build it with :func:`validate_event`, which also checks extensions.
+
+    Extension attributes are kept as pydantic extras.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    specversion: str
+    id: _Id
+    source: _Source
+    type: _Type
+    datacontenttype: _Text | None = None
+    dataschema: _Text | None = None
+    subject: _Text | None = None
+    time: str | None = None
+    data: Any = None
+    data_base64: str | None = None
+
+    @field_validator("specversion")
+    @classmethod
+    def _known_version(cls, value: str) -> str:
+        if value != SPECVERSION:
+            raise ValueError(f"must be {SPECVERSION!r}")
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _rfc3339(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
+
+    @field_validator("data_base64")
+    @classmethod
+    def _base64(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                base64.b64decode(value, validate=True)
+            except binascii.Error:
+                raise ValueError("must be base64") from None
+        return value
+
+    @property
+    def extensions(self) -> dict[str, str | int | bool]:
+        """Extension attributes by name."""
+        return dict(self.model_extra or {})
+
+    @property
+    def is_json(self) -> bool:
+        """Whether the data is JSON (absent content type means JSON in structured mode)."""
+        return is_json_content_type(self.datacontenttype or JSON_CONTENT_TYPE)
+
+    def data_bytes(self) -> bytes | None:
+        """The data as it travels in binary mode (Kafka value, HTTP body)."""
+        if self.data_base64 is not None:
+            return base64.b64decode(self.data_base64)
+        if self.data is None:
+            return None
+        if self.is_json:
+            return orjson.dumps(self.data)
+        return self.data.encode() if isinstance(self.data, str) else orjson.dumps(self.data)
+
+    def structured(self) -> dict[str, Any]:
+        """The event as a structured-mode JSON object."""
+        return self.model_dump(exclude_none=True)
+
+
+def is_json_content_type(content_type: str) -> bool:
+    """True for application/json, text/json and any ``+json`` suffix type."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/json", "text/json") or media.endswith("+json")
+
+
+def parse_time(value: str) -> datetime:
+    """An RFC 3339 timestamp with an offset; ValueError otherwise."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an RFC 3339 timestamp, e.g. 2024-05-01T12:00:00Z") from None
+    if parsed.tzinfo is None or "T" not in value.upper():
+        raise ValueError("must be an RFC 3339 timestamp with a time zone offset")
+    return parsed
+
+
+def problems_from(error: ValidationError, prefix: str = "") -> list[FieldProblem]:
+    """Turn pydantic's errors into field problems named like ``[3].type``."""
+    problems = []
+    for item in error.errors(include_url=False):
+        path = prefix
+        for part in item["loc"]:
+            path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
+        message = item["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        problems.append(FieldProblem(path, message))
+    return problems
+
+
+def validate_event(attributes: dict[str, Any], prefix: str = "") -> CloudEvent:
+    """Validate a structured-mode event; InvalidEventError names the field."""
+    try:
+        event = CloudEvent.model_validate(attributes)
+    except ValidationError as error:
+        raise InvalidEventError(problems_from(error, prefix)) from None
+    problems = _extension_problems(event, prefix)
+    if event.data is not None and event.data_base64 is not None:
+        problems.append(
+            FieldProblem(_join(prefix, "data"), "data and data_base64 exclude each other")
+        )
+    if problems:
+        raise InvalidEventError(problems)
+    return event
+
+
+def _extension_problems(event: CloudEvent, prefix: str) -> list[FieldProblem]:
+    problems = []
+    for name, value in (event.model_extra or {}).items():
+        if not _EXTENSION_NAME.fullmatch(name):
+            problems.append(
+                FieldProblem(
+                    _join(prefix, name),
+                    "not a CloudEvents attribute; extension names are 1-20 lower-case "
+                    "letters or digits",
+                )
+            )
+        elif isinstance(value, float) or not isinstance(value, str | int | bool):
+            problems.append(
+                FieldProblem(
+                    _join(prefix, name), "extensions must be strings, integers or booleans"
+                )
+            )
+    return problems
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name

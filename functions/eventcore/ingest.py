@@ -1,0 +1,231 @@
+"""What clients send to ``/publish``, turned into validated CloudEvents.
+
+Accepted forms: the original system's plain JSON object
+(``{"type": "TEMP", "value": "ALERT:90"}``), a JSON array of them, a structured
+CloudEvent (``application/cloudevents+json``, or any JSON object with
+``specversion``), a batch (``application/cloudevents-batch+json``) and binary
+mode (``ce-*`` headers). Missing ``id`` (UUIDv7), ``source``, ``time`` and
+``specversion`` are filled in; a plain object becomes the event's data.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+import orjson
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
+
+from eventcore.cloudevent import (
+    JSON_CONTENT_TYPE,
+    SPECVERSION,
+    CloudEvent,
+    is_json_content_type,
+    parse_time,
+    problems_from,
+    validate_event,
+)
+from eventcore.errors import (
+    FieldProblem,
+    InvalidEventError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
+from eventcore.ids import uuid7
+
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+# Content types read as JSON whose shape decides the form. text/plain is what
+# the fn CLI sends by default, and an absent type is what curl -d sends
+# without -H.
+_AUTO_JSON = frozenset({"", "application/json", "text/json", "text/plain", "*/*"})
+PARTITION_KEY = "partitionkey"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """How missing attributes are filled in."""
+
+    source: str = "/eventfn/publish"
+    new_id: Callable[[], str] = uuid7
+    now: Callable[[], datetime] = field(default=_now)
+
+    def time(self) -> str:
+        return self.now().astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """The events of one request; ``single`` when it carried one event, not a list."""
+
+    events: list[CloudEvent]
+    single: bool
+
+
+class PlainEvent(BaseModel):
+    """The original system's event: a type, a value, anything else kept as data."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    type: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    value: Any = None
+    id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    source: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    time: str | None = None
+
+    @field_validator("time")
+    @classmethod
+    def _rfc3339(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
+
+
+def parse_request(
+    body: bytes, headers: Mapping[str, str], defaults: Defaults, max_bytes: int
+) -> Ingested:
+    """Read one request into events; raises an EventError naming what is wrong."""
+    if len(body) > max_bytes:
+        raise PayloadTooLargeError(len(body), max_bytes)
+    lowered = {name.lower(): value for name, value in headers.items()}
+    content_type = lowered.get("content-type", "")
+    if "ce-specversion" in lowered:
+        return Ingested([_binary(body, lowered, content_type, defaults)], single=True)
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in (STRUCTURED, BATCH) and media not in _AUTO_JSON and not media.endswith("+json"):
+        raise UnsupportedMediaTypeError(content_type)
+    document = _load_json(body)
+    if media == STRUCTURED:
+        if not isinstance(document, dict):
+            raise _problem("body", f"{STRUCTURED} must be one JSON object")
+        return Ingested([_structured(document, "", defaults)], single=True)
+    if media == BATCH:
+        if not isinstance(document, list):
+            raise _problem("body", f"{BATCH} must be a JSON array of events")
+        return Ingested(_each(document, defaults, structured_only=True), single=False)
+    if isinstance(document, dict):
+        return Ingested([_auto(document, "", defaults)], single=True)
+    if isinstance(document, list):
+        return Ingested(_each(document, defaults, structured_only=False), single=False)
+    raise _problem(
+        "body", f"must be a JSON object or an array of objects, not {_json_kind(document)}"
+    )
+
+
+def with_partition_key(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Give the event a ``partitionkey``: its own, else its subject, else its id."""
+    if PARTITION_KEY not in attributes:
+        subject = attributes.get("subject")
+        key = subject if isinstance(subject, str) and subject else attributes.get("id")
+        attributes[PARTITION_KEY] = key
+    return attributes
+
+
+def _each(items: list[Any], defaults: Defaults, structured_only: bool) -> list[CloudEvent]:
+    if not items:
+        raise _problem("body", "holds no events")
+    events: list[CloudEvent] = []
+    problems: list[FieldProblem] = []
+    for index, item in enumerate(items):
+        where = f"[{index}]"
+        try:
+            if not isinstance(item, dict):
+                raise _problem(where, f"must be a JSON object, not {_json_kind(item)}")
+            event = (
+                _structured(item, where, defaults)
+                if structured_only
+                else _auto(item, where, defaults)
+            )
+            events.append(event)
+        except InvalidEventError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise InvalidEventError(problems)
+    return events
+
+
+def _auto(document: dict[str, Any], where: str, defaults: Defaults) -> CloudEvent:
+    if "specversion" in document:
+        return _structured(document, where, defaults)
+    return _plain(document, where, defaults)
+
+
+def _structured(document: dict[str, Any], where: str, defaults: Defaults) -> CloudEvent:
+    attributes = dict(document)
+    attributes.setdefault("specversion", SPECVERSION)
+    attributes.setdefault("id", defaults.new_id())
+    attributes.setdefault("source", defaults.source)
+    attributes.setdefault("time", defaults.time())
+    return validate_event(with_partition_key(attributes), where)
+
+
+def _plain(document: dict[str, Any], where: str, defaults: Defaults) -> CloudEvent:
+    try:
+        plain = PlainEvent.model_validate(document)
+    except ValidationError as error:
+        raise InvalidEventError(problems_from(error, where)) from None
+    attributes: dict[str, Any] = {
+        "specversion": SPECVERSION,
+        "id": plain.id or defaults.new_id(),
+        "source": plain.source or defaults.source,
+        "type": plain.type,
+        "time": plain.time or defaults.time(),
+        "datacontenttype": JSON_CONTENT_TYPE,
+        "data": document,
+    }
+    if plain.subject is not None:
+        attributes["subject"] = plain.subject
+    return validate_event(with_partition_key(attributes), where)
+
+
+def _binary(
+    body: bytes, headers: Mapping[str, str], content_type: str, defaults: Defaults
+) -> CloudEvent:
+    # HTTP binding: every ce-* header is an attribute, percent-encoded.
+    attributes: dict[str, Any] = {
+        name[3:]: unquote(value) for name, value in headers.items() if name.startswith("ce-")
+    }
+    attributes.setdefault("id", defaults.new_id())
+    attributes.setdefault("source", defaults.source)
+    attributes.setdefault("time", defaults.time())
+    if content_type:
+        attributes["datacontenttype"] = content_type
+    if body:
+        if is_json_content_type(content_type or JSON_CONTENT_TYPE):
+            attributes["data"] = _load_json(body)
+        else:
+            attributes["data_base64"] = base64.b64encode(body).decode()
+    return validate_event(with_partition_key(attributes))
+
+
+def _load_json(body: bytes) -> Any:
+    if not body.strip():
+        raise _problem("body", 'is empty; send a JSON event such as {"type":"TEMP","value":42}')
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise _problem("body", f"is not valid JSON ({error})") from None
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "an array",
+    }
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def _problem(field_name: str, problem: str) -> InvalidEventError:
+    return InvalidEventError([FieldProblem(field_name, problem)])

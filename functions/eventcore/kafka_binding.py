@@ -1,0 +1,151 @@
+"""CloudEvents on Kafka: the Kafka protocol binding, binary mode.
+
+Attributes travel as ``ce_<name>`` headers, ``datacontenttype`` as the
+``content-type`` header, the data as the record value and ``partitionkey`` as
+the record key, so a Knative KafkaSource or any Kafka client reads our events.
+Reading back adds the record's coordinates as the extensions ``kafkatopic``,
+``kafkapartition`` and ``kafkaoffset``.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from eventcore.cloudevent import SPECVERSION, CloudEvent, is_json_content_type
+from eventcore.ingest import PARTITION_KEY, STRUCTURED
+
+HEADER_PREFIX = "ce_"
+CONTENT_TYPE = "content-type"
+COORDINATES = ("kafkatopic", "kafkapartition", "kafkaoffset")
+# What a record that is no CloudEvent becomes, as Knative's KafkaSource names it.
+FOREIGN_TYPE = "dev.knative.kafka.event"
+
+Headers = Sequence[tuple[str, bytes | str | None]]
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    """What to produce: key, value and headers."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+def to_record(event: CloudEvent) -> KafkaRecord:
+    """The binary-mode Kafka record of an event."""
+    headers: list[tuple[str, bytes]] = []
+    key: bytes | None = None
+    for name, value in event.structured().items():
+        if name in ("data", "data_base64"):
+            continue
+        if name == PARTITION_KEY:
+            key = str(value).encode()
+        elif name == "datacontenttype":
+            headers.append((CONTENT_TYPE, str(value).encode()))
+        else:
+            headers.append((HEADER_PREFIX + name, _header_text(value).encode()))
+    return KafkaRecord(key=key, value=event.data_bytes(), headers=headers)
+
+
+def from_record(
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Headers | None,
+    timestamp_ms: int | None = None,
+) -> dict[str, Any]:
+    """A record as a structured-mode event (attributes dict) with its coordinates.
+
+    The result is not validated: the function that receives it decides whether
+    it is an acceptable event, and says so in its batch result.
+    """
+    named = {name.lower(): _text(raw) for name, raw in headers or ()}
+    content_type = named.get(CONTENT_TYPE)
+    if HEADER_PREFIX + "specversion" in named:
+        attributes = _binary(named, content_type, value)
+    elif content_type and content_type.lower().startswith(STRUCTURED):
+        attributes = _structured(value) or _foreign(topic, partition, offset, value, timestamp_ms)
+    else:
+        attributes = _foreign(topic, partition, offset, value, timestamp_ms)
+    if key is not None and PARTITION_KEY not in attributes:
+        attributes[PARTITION_KEY] = key.decode(errors="replace")
+    attributes.update(zip(COORDINATES, (topic, partition, offset), strict=True))
+    return attributes
+
+
+def _binary(named: dict[str, str], content_type: str | None, value: bytes | None) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        name[len(HEADER_PREFIX) :]: text
+        for name, text in named.items()
+        if name.startswith(HEADER_PREFIX)
+    }
+    if content_type:
+        attributes["datacontenttype"] = content_type
+    if value:
+        attributes.update(_data(value, content_type))
+    return attributes
+
+
+def _structured(value: bytes | None) -> dict[str, Any] | None:
+    try:
+        document = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _foreign(
+    topic: str, partition: int, offset: int, value: bytes | None, timestamp_ms: int | None
+) -> dict[str, Any]:
+    # A record some other producer wrote (kcat, a plain Kafka client). It gets
+    # an id from its coordinates, so redelivery keeps its identity; an object
+    # with a string "type" is the original system's event and keeps its type.
+    attributes: dict[str, Any] = {
+        "specversion": SPECVERSION,
+        "id": f"partition:{partition}/offset:{offset}",
+        "source": f"/eventfn/kafka/{topic}",
+        "type": FOREIGN_TYPE,
+    }
+    if timestamp_ms is not None and timestamp_ms > 0:
+        moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+        attributes["time"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if value:
+        data = _data(value, None)
+        document = data.get("data")
+        if isinstance(document, dict) and isinstance(document.get("type"), str):
+            attributes["type"] = document["type"]
+            attributes["datacontenttype"] = "application/json"
+        attributes.update(data)
+    return attributes
+
+
+def _data(value: bytes, content_type: str | None) -> dict[str, Any]:
+    # JSON data goes as JSON; anything else, including JSON that does not
+    # parse, goes as base64 so the receiving function can tell and refuse it.
+    if content_type is None or is_json_content_type(content_type):
+        try:
+            return {"data": orjson.loads(value)}
+        except orjson.JSONDecodeError:
+            pass
+    return {"data_base64": base64.b64encode(value).decode()}
+
+
+def _header_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _text(raw: bytes | str | None) -> str:
+    if raw is None:
+        return ""
+    return raw if isinstance(raw, str) else raw.decode(errors="replace")

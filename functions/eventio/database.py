@@ -1,0 +1,191 @@
+"""PostgreSQL: one connection per process, bulk idempotent writes of events and alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import orjson
+import psycopg
+
+from eventcore.alerts import Alert
+from eventcore.batch import Failure
+from eventcore.cloudevent import CloudEvent, parse_time
+from eventcore.kafka_binding import COORDINATES
+
+_STAGING = """
+CREATE TEMPORARY TABLE IF NOT EXISTS events_staging (
+    source text, id text, type text, subject text, time timestamptz,
+    datacontenttype text, data jsonb, data_binary bytea, extensions jsonb,
+    kafka_topic text, kafka_partition integer, kafka_offset bigint
+) ON COMMIT DELETE ROWS
+"""
+# The columns COPY and INSERT fill, in this order (see _row).
+_COPY = """
+COPY events_staging (source, id, type, subject, time, datacontenttype, data, data_binary,
+                     extensions, kafka_topic, kafka_partition, kafka_offset) FROM STDIN
+"""
+_MERGE = """
+INSERT INTO events (source, id, type, subject, time, datacontenttype, data, data_binary,
+                    extensions, kafka_topic, kafka_partition, kafka_offset)
+SELECT source, id, type, subject, time, datacontenttype, data, data_binary,
+       extensions, kafka_topic, kafka_partition, kafka_offset
+FROM events_staging
+ON CONFLICT (source, id) DO NOTHING
+"""
+_INSERT_ONE = """
+INSERT INTO events (source, id, type, subject, time, datacontenttype, data, data_binary,
+                    extensions, kafka_topic, kafka_partition, kafka_offset)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (source, id) DO NOTHING
+"""
+_INSERT_ALERT = """
+INSERT INTO alerts (id, rule, severity, message, event_source, event_id, event_type,
+                    event_time, value, threshold)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+
+class Database:
+    """A lazily opened connection that is reopened after it broke."""
+
+    def __init__(self, url: str, application_name: str) -> None:
+        self._url = url
+        self._application_name = application_name
+        self._connection: psycopg.Connection[Any] | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection inside a transaction; a broken connection is dropped on the way out."""
+        connection = self._connect()
+        try:
+            with connection.transaction():
+                yield connection
+        except psycopg.OperationalError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._connection is None or self._connection.closed or self._connection.broken:
+            self._connection = psycopg.connect(
+                self._url,
+                autocommit=True,
+                connect_timeout=5,
+                application_name=self._application_name,
+            )
+            self._connection.execute(_STAGING)
+        return self._connection
+
+
+class EventStore:
+    """Writes events once per (source, id)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def write(self, events: Sequence[CloudEvent]) -> tuple[int, list[Failure]]:
+        """Insert the events; returns how many were new and the events PostgreSQL refused.
+
+        The bulk path is COPY into a staging table, then one INSERT ... ON
+        CONFLICT DO NOTHING. When PostgreSQL refuses a value (a NUL character,
+        say), the batch is written again row by row so only that event fails.
+        """
+        if not events:
+            return 0, []
+        rows = [_row(event) for event in events]
+        try:
+            with self._database.transaction() as connection, connection.cursor() as cursor:
+                with cursor.copy(_COPY) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cursor.execute(_MERGE)
+                return max(cursor.rowcount, 0), []
+        except psycopg.errors.DataError:
+            return self._write_one_by_one(events, rows)
+
+    def _write_one_by_one(
+        self, events: Sequence[CloudEvent], rows: list[tuple[Any, ...]]
+    ) -> tuple[int, list[Failure]]:
+        inserted = 0
+        failures = []
+        with self._database.transaction() as connection, connection.cursor() as cursor:
+            for event, row in zip(events, rows, strict=True):
+                try:
+                    with connection.transaction():
+                        cursor.execute(_INSERT_ONE, row)
+                        inserted += max(cursor.rowcount, 0)
+                except psycopg.errors.DataError as error:
+                    reason = f"PostgreSQL refused the event: {error.diag.message_primary or error}"
+                    failures.append(Failure(event.id, event.source, reason, retryable=False))
+        return inserted, failures
+
+
+class AlertStore:
+    """Writes alerts once per (rule, event)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    @contextmanager
+    def recording(self, alerts: Sequence[Alert]) -> Iterator[list[Alert]]:
+        """Insert the alerts and yield those that are new; the insert commits only
+        if the caller's block succeeds (so an alert that could not be sent on is
+        not recorded as sent)."""
+        with self._database.transaction() as connection, connection.cursor() as cursor:
+            new_ids: set[str] = set()
+            for alert in alerts:
+                cursor.execute(_INSERT_ALERT, _alert_row(alert))
+                if cursor.fetchone() is not None:
+                    new_ids.add(alert.id)
+            yield [alert for alert in alerts if alert.id in new_ids]
+
+
+def _row(event: CloudEvent) -> tuple[Any, ...]:
+    extensions = event.extensions
+    coordinates = [extensions.pop(name, None) for name in COORDINATES]
+    data: str | None = None
+    binary: bytes | None = None
+    if event.data_base64 is not None or (event.data is not None and not event.is_json):
+        binary = event.data_bytes()
+    elif event.data is not None:
+        data = orjson.dumps(event.data).decode()
+    return (
+        event.source,
+        event.id,
+        event.type,
+        event.subject,
+        _time(event.time),
+        event.datacontenttype,
+        data,
+        binary,
+        orjson.dumps(extensions).decode(),
+        *coordinates,
+    )
+
+
+def _alert_row(alert: Alert) -> tuple[Any, ...]:
+    return (
+        alert.id,
+        alert.rule,
+        alert.severity,
+        alert.message,
+        alert.event_source,
+        alert.event_id,
+        alert.event_type,
+        _time(alert.event_time),
+        alert.value,
+        alert.threshold,
+    )
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else parse_time(value)

@@ -1,0 +1,64 @@
+"""publish: validate events and put them on Kafka; answers 202 once Kafka has them."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from fdk import response
+
+from eventcore import ingest, kafka_binding
+from eventcore.errors import EventError
+from eventio import responses
+from eventio.errors import DeliveryError, DependencyError
+from eventio.producer import EventProducer
+from eventio.settings import FunctionSettings
+
+
+@dataclass(frozen=True)
+class Publisher:
+    settings: FunctionSettings
+    defaults: ingest.Defaults
+    producer: EventProducer
+
+
+@cache
+def publisher() -> Publisher:
+    """Made on the first call, kept for the life of the process."""
+    settings = FunctionSettings.from_env()
+    producer = EventProducer(
+        settings.kafka_bootstrap_servers, "eventfn-publish", settings.produce_timeout_s
+    )
+    return Publisher(settings, ingest.Defaults(source=settings.default_source), producer)
+
+
+def handler(ctx: Any, data: io.BytesIO | None = None) -> response.Response:
+    app = publisher()
+    try:
+        ingested = ingest.parse_request(
+            responses.request_body(data),
+            responses.request_headers(ctx),
+            app.defaults,
+            app.settings.max_body_bytes,
+        )
+    except EventError as error:
+        return responses.error_response(ctx, error)
+    ids = [event.id for event in ingested.events]
+    records = [kafka_binding.to_record(event) for event in ingested.events]
+    try:
+        app.producer.send(app.settings.events_topic, records)
+    except DeliveryError as error:
+        # Say exactly which events Kafka has, so a client can retry the rest.
+        acknowledged = [i for i, outcome in zip(ids, error.outcomes, strict=True) if not outcome]
+        failed = [i for i, outcome in zip(ids, error.outcomes, strict=True) if outcome]
+        return responses.error_response(
+            ctx, error, {"acknowledged": acknowledged, "failed": failed}
+        )
+    except DependencyError as error:
+        return responses.error_response(ctx, error)
+    document: dict[str, Any] = {"ids": ids}
+    if ingested.single:
+        document = {"id": ids[0], **document}
+    return responses.json_response(ctx, 202, document)

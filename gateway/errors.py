@@ -1,0 +1,94 @@
+"""The gateway's one exception root; each kind carries its status and Fn's message."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Root of the gateway's errors. ``status`` and ``message`` are what the client gets."""
+
+    status = 500
+    message = "internal error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        detail: bytes = b"",
+    ) -> None:
+        self.message = message or type(self).message
+        self.headers = headers or {}
+        # What the function said, for the log only: Fn does not pass it on.
+        self.detail = detail
+        super().__init__(self.message)
+
+
+class NotFoundError(GatewayError):
+    status = 404
+
+
+class AppNotFoundError(NotFoundError):
+    message = "App not found"
+
+
+class FnNotFoundError(NotFoundError):
+    message = "Fn not found"
+
+
+class TriggerNotFoundError(NotFoundError):
+    message = "Trigger not found"
+
+
+class MethodNotAllowedError(GatewayError):
+    status = 405
+    message = "Method not allowed"
+
+
+class RequestTooLargeError(GatewayError):
+    status = 413
+    message = "Request content too large"
+
+
+class FunctionFailedError(GatewayError):
+    """The function answered 502: it ran and failed."""
+
+    status = 502
+    message = "function failed"
+
+
+class InvalidResponseError(GatewayError):
+    """The function answered something outside the http-stream contract."""
+
+    status = 502
+    message = "invalid function response"
+
+
+class ReceiveError(GatewayError):
+    """The function process crashed or dropped the connection mid-call."""
+
+    status = 502
+    message = "error receiving function response"
+
+
+class InitFailedError(GatewayError):
+    status = 502
+    message = "Container failed to initialize"
+
+
+class ServerBusyError(GatewayError):
+    status = 503
+    message = "Timed out - server too busy"
+
+
+class CallTimeoutError(GatewayError):
+    status = 504
+    message = "Timed out"
+
+
+class InitTimeoutError(GatewayError):
+    status = 504
+    message = "Container initialization timed out"
+
+
+class ConfigError(GatewayError):
+    """app.yaml or a func.yaml that cannot be used; says which file and why."""

@@ -1,0 +1,59 @@
+"""Gateway settings: every name in one place, read once per process."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """How the gateway runs; ``environ`` is the snapshot function config may take values from."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    root: Path = ROOT
+    run_dir: Path = ROOT / ".run"
+    max_body_bytes: int = 6 * MIB
+    min_instances: int = 1
+    max_instances: int = 4
+    start_timeout_s: float = 10.0
+    shutdown_grace_s: float = 10.0
+    retry_after_s: int = 1
+    fdk: Path = Path(sys.executable).parent / "fdk"
+    environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **explicit: object
+    ) -> GatewaySettings:
+        """Explicit arguments win over the environment, which wins over the defaults."""
+        env = dict(os.environ if environ is None else environ)
+        root = Path(env.get("EVENTFN_ROOT", str(ROOT)))
+        values: dict[str, object] = {
+            "host": env.get("EVENTFN_HOST", cls.host),
+            "port": int(env.get("PORT", cls.port)),
+            "root": root,
+            "run_dir": Path(env.get("EVENTFN_RUN_DIR", str(root / ".run"))),
+            "max_body_bytes": int(env.get("EVENTFN_MAX_BODY_BYTES", cls.max_body_bytes)),
+            "min_instances": int(env.get("EVENTFN_MIN_INSTANCES", cls.min_instances)),
+            "max_instances": int(env.get("EVENTFN_MAX_INSTANCES", cls.max_instances)),
+            "start_timeout_s": float(env.get("EVENTFN_START_TIMEOUT_S", cls.start_timeout_s)),
+            "shutdown_grace_s": float(env.get("EVENTFN_SHUTDOWN_GRACE_S", cls.shutdown_grace_s)),
+            "retry_after_s": int(env.get("EVENTFN_RETRY_AFTER_S", cls.retry_after_s)),
+            "fdk": Path(env.get("EVENTFN_FDK", str(Path(sys.executable).parent / "fdk"))),
+            "environ": MappingProxyType(env),
+        }
+        values.update(explicit)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.run_dir / "logs"

@@ -1,0 +1,186 @@
+"""The gateway as Fn's server behaves, with real fdk processes of the fixture app."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.registry import function_id
+from tests.support import FIXTURE_APP, free_port, metric, running, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def start(tmp: Path, **env: str) -> Iterator[httpx.Client]:
+    port = free_port()
+    settings = {
+        "EVENTFN_ROOT": str(FIXTURE_APP),
+        "EVENTFN_RUN_DIR": str(tmp),
+        "PORT": str(port),
+        **env,
+    }
+    base = f"http://127.0.0.1:{port}"
+    with running("gateway", settings, f"{base}/readyz", tmp / "gateway.log"):
+        with httpx.Client(base_url=base, timeout=30) as client:
+            yield client
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory) -> Iterator[httpx.Client]:
+    yield from start(tmp_path_factory.mktemp("gw"), EVENTFN_MAX_INSTANCES="3")
+
+
+def invoke(client: httpx.Client, fn: str, body: bytes | str, **headers: str) -> httpx.Response:
+    return client.post(f"/invoke/{function_id('fixtures', fn)}", content=body, headers=headers)
+
+
+def test_invoke_passes_body_headers_config_and_fn_context(gateway):
+    response = invoke(gateway, "echo", "hello", **{"Content-Type": "text/plain", "X-Thing": "1"})
+    assert response.status_code == 200
+    seen = response.json()
+    assert seen["body"] == "hello"
+    assert seen["call_id"] == response.headers["Fn-Call-Id"]
+    assert seen["headers"]["x-thing"] == "1"
+    assert seen["deadline"].endswith("Z")
+    assert seen["env"]["FIXTURE_APP"] == "app-value"
+    assert seen["env"]["FIXTURE_SHARED"] == "from-fn"
+    assert seen["env"]["FN_FORMAT"] == "http-stream"
+    assert seen["env"]["FN_LISTENER"].startswith("unix:/")
+    assert seen["env"]["FN_FN_ID"] == function_id("fixtures", "echo")
+    assert response.headers["fn-fdk-version"].startswith("fdk-python/")
+
+
+def test_trigger_rewrites_headers_both_ways(gateway):
+    response = gateway.put(
+        "/t/fixtures/echo?x=1",
+        json={"status": 201, "headers": {"X-Answer": "42"}},
+        headers={"X-Custom": "abc"},
+    )
+    assert response.status_code == 201
+    assert response.headers["x-answer"] == "42"
+    assert "fn-fdk-version" not in response.headers
+    seen = response.json()
+    assert seen["method"] == "PUT"
+    assert seen["url"].endswith("/t/fixtures/echo?x=1")
+    assert seen["http_headers"]["x-custom"] == "abc"
+    assert seen["headers"]["fn-intent"] == "httprequest"
+
+
+def test_instances_stay_hot_and_are_reused(gateway):
+    first = invoke(gateway, "behave", '{"action":"ok"}').json()["pid"]
+    assert invoke(gateway, "behave", '{"action":"ok"}').json()["pid"] == first
+
+
+def test_a_failing_function_gets_502_and_keeps_its_instance(gateway):
+    before = invoke(gateway, "behave", '{"action":"ok"}').json()["pid"]
+    response = invoke(gateway, "behave", '{"action":"fail"}')
+    assert response.status_code == 502
+    assert response.json() == {"message": "function failed"}
+    assert "Fn-Call-Id" in response.headers
+    assert invoke(gateway, "behave", '{"action":"ok"}').json()["pid"] == before
+
+
+def test_a_timeout_gets_504_and_a_fresh_instance(gateway):
+    before = invoke(gateway, "behave", '{"action":"ok"}').json()["pid"]
+    response = invoke(gateway, "behave", '{"action":"sleep","seconds":30}')
+    assert response.status_code == 504
+    assert response.json() == {"message": "Timed out"}
+    after = invoke(gateway, "behave", '{"action":"ok"}')
+    assert after.status_code == 200
+    assert after.json()["pid"] != before
+
+
+def test_a_crash_gets_502_and_the_instance_is_replaced(gateway):
+    before = invoke(gateway, "behave", '{"action":"ok"}').json()["pid"]
+    response = invoke(gateway, "behave", '{"action":"crash"}')
+    assert response.status_code == 502
+    assert response.json() == {"message": "error receiving function response"}
+    after = invoke(gateway, "behave", '{"action":"ok"}')
+    assert after.status_code == 200
+    assert after.json()["pid"] != before
+
+
+def test_a_function_that_cannot_load_gets_502_not_a_hang(gateway):
+    response = invoke(gateway, "badinit", "{}")
+    assert response.status_code == 502
+    assert "message" in response.json()
+
+
+def test_one_call_at_a_time_per_instance(gateway):
+    body = '{"action":"sleep","seconds":0.5}'
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: invoke(gateway, "behave", body), range(3)))
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert len({a.json()["pid"] for a in answers}) == 3
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message"),
+    [
+        ("POST", "/invoke/NOSUCHFUNCTION", 404, "Fn not found"),
+        ("GET", "/invoke/x", 405, "Method Not Allowed"),
+        ("POST", "/t/fixtures/nope", 404, "Trigger not found"),
+        ("POST", "/t/otherapp/echo", 404, "App not found"),
+        ("GET", "/nowhere", 404, "Not Found"),
+    ],
+)
+def test_unknown_things_get_clear_json_4xx(gateway, method, path, status, message):
+    response = gateway.request(method, path)
+    assert response.status_code == status
+    assert response.json() == {"message": message}
+
+
+def test_bodies_over_6_mib_get_413_and_6_mib_passes(gateway):
+    limit = 6 * 1024 * 1024
+    over = invoke(gateway, "echo", b"x" * (limit + 1))
+    assert over.status_code == 413
+    assert over.json() == {"message": "Request content too large"}
+    assert invoke(gateway, "echo", b"x" * limit).status_code == 200
+
+
+def test_detached_call_answers_202_at_once_and_runs(gateway):
+    def calls() -> float:
+        text = gateway.get("/metrics").text
+        return metric(text, "eventfn_function_calls_total", function="echo", status="200")
+
+    before = calls()
+    response = invoke(gateway, "echo", "later", **{"Fn-Invoke-Type": "detached"})
+    assert response.status_code == 202
+    assert response.headers["Fn-Call-Id"]
+    wait_until(lambda: calls() > before, 10, "the detached call to run")
+
+
+def test_health_and_metrics(gateway):
+    assert gateway.get("/livez").json() == {"status": "ok"}
+    ready = gateway.get("/readyz").json()
+    assert ready["status"] == "ready"
+    assert set(ready["functions"]) == {"echo", "behave", "badinit"}
+    invoke(gateway, "echo", "x")
+    text = gateway.get("/metrics").text
+    assert metric(text, "eventfn_function_calls_total", function="echo", status="200") >= 1
+    assert metric(text, "eventfn_function_instances", function="echo", state="idle") >= 1
+
+
+def test_no_free_instance_in_time_gets_503_with_retry_after(tmp_path):
+    for client in start(tmp_path, EVENTFN_MAX_INSTANCES="1"):
+
+        def in_flight() -> float:
+            text = client.get("/metrics").text
+            return metric(text, "eventfn_function_calls_in_flight", function="behave")
+
+        body = '{"action":"sleep","seconds":1.5}'
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            first = pool.submit(invoke, client, "behave", body)
+            wait_until(lambda: in_flight() == 1, 10, "the first call to hold the only instance")
+            # Both wait for the one instance: it frees after 1.5 s for one of
+            # them; the other is still waiting at the 2 s timeout.
+            others = [pool.submit(invoke, client, "behave", body) for _ in range(2)]
+            answers = [first.result(), *(f.result() for f in others)]
+        assert sorted(a.status_code for a in answers) == [200, 200, 503]
+        (busy,) = [a for a in answers if a.status_code == 503]
+        assert busy.json() == {"message": "Timed out - server too busy"}
+        assert busy.headers["Retry-After"] == "1"

@@ -1,0 +1,101 @@
+"""Test helpers: free ports, waiting on a condition, running eventfn's own processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_APP = ROOT / "tests" / "fixtures" / "app"
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(check: Callable[[], T | None], timeout_s: float = 20.0, what: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy, or fail after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            result = check()
+        except (httpx.HTTPError, OSError):
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def python_env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTFN_", "FN_"))}
+    env["PYTHONPATH"] = f"{ROOT}:{ROOT / 'functions'}"
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def running(
+    module: str, env: Mapping[str, str], ready_url: str, log_path: Path, timeout_s: float = 30.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``python -m module`` until the block ends; it must answer 200 on ``ready_url``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module], env=python_env(env), stdout=log, stderr=log,
+            start_new_session=True,
+        )
+    try:
+        wait_until(
+            lambda: process.poll() is None and httpx.get(ready_url, timeout=2).status_code == 200
+            or _died(process, log_path),
+            timeout_s,
+            f"{module} to be ready",
+        )
+        yield process
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _died(process: subprocess.Popen[bytes], log_path: Path) -> bool:
+    if process.poll() is not None:
+        raise AssertionError(f"exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+    return False
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text, 0 when absent."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        sample, _, value = line.rpartition(" ")
+        metric_name, _, label_text = sample.partition("{")
+        found = ",".join(sorted(label_text.rstrip("}").split(","))) if label_text else ""
+        if metric_name == name and found == wanted:
+            return float(value)
+    return 0.0

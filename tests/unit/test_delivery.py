@@ -1,0 +1,117 @@
+import random
+
+import pytest
+
+from eventcore.batch import BatchResult, Failure
+from eventcore.kafka_binding import to_record
+from eventcore.cloudevent import validate_event
+from gateway.bridge.deadletter import dead_letter
+from gateway.bridge.delivery import (
+    Record,
+    apply_batch_failure,
+    apply_result,
+    backoff,
+    batch_body,
+    committable,
+    inadmissible,
+    split_by_size,
+)
+
+
+def record(offset: int, partition: int = 0, event_id: str | None = None) -> Record:
+    event = validate_event(
+        {"specversion": "1.0", "id": event_id or f"e-{offset}", "source": "/s", "type": "T",
+         "datacontenttype": "application/json", "data": {"n": offset}, "partitionkey": "k"}
+    )
+    kafka = to_record(event)
+    return Record("events", partition, offset, kafka.key, kafka.value, kafka.headers, 1)
+
+
+def test_only_failed_records_stay_and_non_retryable_ones_die():
+    records = [record(0), record(1), record(2)]
+    result = BatchResult((Failure("e-1", "/s", "db hiccup", True), Failure("e-2", "/s", "bad", False)))
+    outcome = apply_result(records, result, now=100.0, max_attempts=5)
+    assert [r.offset for r in outcome.delivered] == [0]
+    assert [r.offset for r in outcome.retry] == [1]
+    assert [r.offset for r in outcome.dead] == [2]
+    assert (records[2].attempts, records[2].last_reason, records[2].first_failure) == (1, "bad", 100.0)
+
+
+def test_a_record_that_keeps_failing_dies_after_max_attempts():
+    one = record(0)
+    result = BatchResult((Failure("e-0", "/s", "again", True),))
+    for now in (1.0, 2.0):
+        assert apply_result([one], result, now, max_attempts=3).retry == [one]
+    outcome = apply_result([one], result, 3.0, max_attempts=3)
+    assert outcome.dead == [one]
+    assert (one.attempts, one.first_failure, one.last_failure) == (3, 1.0, 3.0)
+
+
+def test_a_whole_batch_failure_retries_everything_and_kills_nothing():
+    records = [record(0), record(1)]
+    for attempt in range(20):
+        outcome = apply_batch_failure(records, 502, "function failed", float(attempt))
+        assert outcome.retry == records
+        assert outcome.dead == []
+    assert records[0].attempts == 20
+
+
+def test_commit_stops_at_the_lowest_unfinished_offset_of_each_partition():
+    records = [record(10, 0), record(11, 0), record(12, 0), record(5, 1), record(6, 1)]
+    assert committable(records, []) == {0: 13, 1: 7}
+    assert committable(records, [records[1]]) == {0: 11, 1: 7}
+    assert committable(records, [records[2], records[1], records[3]]) == {0: 11, 1: 5}
+
+
+def test_backoff_grows_is_capped_jittered_and_honours_retry_after():
+    rng = random.Random(7)
+    delays = [backoff(n, 0.5, 4.0, rng=rng) for n in range(1, 8)]
+    assert 0.25 <= delays[0] <= 0.5
+    assert all(d <= 4.0 for d in delays)
+    assert 2.0 <= delays[-1] <= 4.0
+    assert backoff(1, 0.5, 4.0, retry_after_s=9, rng=rng) == 9
+
+
+def test_batch_body_is_a_json_array_of_events_with_coordinates():
+    import orjson
+
+    body = orjson.loads(batch_body([record(3, 2)]))
+    assert body[0]["id"] == "e-3"
+    assert (body[0]["kafkapartition"], body[0]["kafkaoffset"]) == (2, 3)
+
+
+def test_split_by_size_keeps_order_and_bounds_each_chunk():
+    records = [record(n) for n in range(10)]
+    chunks = split_by_size(records, max_bytes=len(batch_body(records[:3])) + 1)
+    assert [r.offset for chunk in chunks for r in chunk] == list(range(10))
+    assert all(len(batch_body(chunk)) <= len(batch_body(records[:3])) + 1 for chunk in chunks)
+
+
+def test_records_without_the_required_attributes_are_inadmissible():
+    junk = Record("events", 0, 1, None, b"x", [("ce_specversion", b"1.0")], None)
+    assert inadmissible(junk) == "not a CloudEvent: id, source, type missing or not a string"
+    assert inadmissible(record(0)) is None
+
+
+def test_dead_letter_keeps_the_original_and_adds_the_error_context():
+    dying = record(4, 1)
+    dying.failed(1714564800.0, 200, "type: Field required")
+    letter = dead_letter(dying, "persist")
+    assert (letter.key, letter.value) == (dying.key, dying.value)
+    headers = dict(letter.headers)
+    assert headers["ce_id"] == b"e-4"
+    assert headers["eventfn.error.topic"] == b"events"
+    assert headers["eventfn.error.partition"] == b"1"
+    assert headers["eventfn.error.offset"] == b"4"
+    assert headers["eventfn.error.attempts"] == b"1"
+    assert headers["eventfn.error.function"] == b"persist"
+    assert headers["eventfn.error.status"] == b"200"
+    assert headers["eventfn.error.first.failure"] == b"2024-05-01T12:00:00.000Z"
+    assert headers["eventfn.error.reason"] == b"type: Field required"
+
+
+@pytest.mark.parametrize("event_id", ["dup"])
+def test_failures_apply_to_every_record_with_that_identity(event_id):
+    records = [record(0, event_id=event_id), record(1, event_id=event_id)]
+    outcome = apply_result(records, BatchResult((Failure(event_id, "/s", "no", False),)), 1.0, 5)
+    assert outcome.dead == records

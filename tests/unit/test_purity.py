@@ -1,0 +1,43 @@
+"""The core and the bridge's decisions do no I/O: the style's first rule."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+PURE = {
+    "eventcore.cloudevent": "functions/eventcore/cloudevent.py",
+    "eventcore.ingest": "functions/eventcore/ingest.py",
+    "eventcore.kafka_binding": "functions/eventcore/kafka_binding.py",
+    "eventcore.batch": "functions/eventcore/batch.py",
+    "eventcore.rules": "functions/eventcore/rules.py",
+    "eventcore.alerts": "functions/eventcore/alerts.py",
+    "eventcore.ids": "functions/eventcore/ids.py",
+    "gateway.bridge.delivery": "gateway/bridge/delivery.py",
+    "gateway.bridge.deadletter": "gateway/bridge/deadletter.py",
+}
+IO_LIBRARIES = ["fdk", "confluent_kafka", "kafka", "psycopg", "httpx", "starlette", "uvicorn"]
+IO_STDLIB = {"socket", "asyncio", "http", "urllib.request", "subprocess", "selectors", "ssl"}
+
+
+def test_pure_modules_load_no_io_library():
+    probe = (
+        "import sys\n"
+        f"for name in {sorted(PURE)!r}: __import__(name)\n"
+        f"print(sorted(m for m in {IO_LIBRARIES!r} if m in sys.modules))\n"
+    )
+    env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'functions'}", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_pure_modules_import_no_io_module_themselves():
+    for path in PURE.values():
+        tree = ast.parse((ROOT / path).read_text())
+        imported = {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        } | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert not {name for name in imported if name in IO_STDLIB or name.split(".")[0] in IO_STDLIB}, path
