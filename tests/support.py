@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -26,7 +26,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_until(check: Callable[[], T | None], timeout_s: float = 20.0, what: str = "condition") -> T:
+def wait_until(
+    check: Callable[[], T | None], timeout_s: float = 20.0, what: str = "condition"
+) -> T:
     """Poll ``check`` until it returns something truthy, or fail after the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -56,13 +58,18 @@ def running(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", module], env=python_env(env), stdout=log, stderr=log,
+            [sys.executable, "-m", module],
+            env=python_env(env),
+            stdout=log,
+            stderr=log,
             start_new_session=True,
         )
     try:
         wait_until(
-            lambda: process.poll() is None and httpx.get(ready_url, timeout=2).status_code == 200
-            or _died(process, log_path),
+            lambda: (
+                (process.poll() is None and httpx.get(ready_url, timeout=2).status_code == 200)
+                or _died(process, log_path)
+            ),
             timeout_s,
             f"{module} to be ready",
         )
@@ -99,3 +106,52 @@ def metric(text: str, name: str, **labels: str) -> float:
         if metric_name == name and found == wanted:
             return float(value)
     return 0.0
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Records ever written to ``topic`` (the sum of its partitions' high watermarks)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "eventfn-tests-size"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        )
+    finally:
+        consumer.close()
+
+
+def read_topic(
+    bootstrap: str, topic: str, until: Callable[[list[Any]], bool], timeout_s: float = 20
+):
+    """Messages of ``topic`` from the start, read until ``until(messages)`` holds."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"eventfn-tests-{time.monotonic_ns()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    messages: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not until(messages):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out reading {topic}: {len(messages)} messages seen")
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                messages.append(message)
+        return messages
+    finally:
+        consumer.close()
+
+
+def header(message: Any, name: str) -> bytes | None:
+    """One header of a consumed Kafka message; None when absent (or it has none)."""
+    return dict(message.headers() or []).get(name)

@@ -35,6 +35,12 @@ def publisher() -> Publisher:
 
 
 def handler(ctx: Any, data: io.BytesIO | None = None) -> response.Response:
+    # Through an HTTP trigger every method arrives; events are only ever POSTed.
+    method = ctx.Method()
+    if method and method.upper() != "POST":
+        return responses.json_response(
+            ctx, 405, {"message": f"{method} is not allowed; POST events"}, {"Allow": "POST"}
+        )
     app = publisher()
     try:
         ingested = ingest.parse_request(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from tests.support import FIXTURE_APP, free_port, metric, running, wait_until
 pytestmark = pytest.mark.integration
 
 
+@contextlib.contextmanager
 def start(tmp: Path, **env: str) -> Iterator[httpx.Client]:
     port = free_port()
     settings = {
@@ -24,14 +26,17 @@ def start(tmp: Path, **env: str) -> Iterator[httpx.Client]:
         **env,
     }
     base = f"http://127.0.0.1:{port}"
-    with running("gateway", settings, f"{base}/readyz", tmp / "gateway.log"):
-        with httpx.Client(base_url=base, timeout=30) as client:
-            yield client
+    with (
+        running("gateway", settings, f"{base}/readyz", tmp / "gateway.log"),
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        yield client
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory) -> Iterator[httpx.Client]:
-    yield from start(tmp_path_factory.mktemp("gw"), EVENTFN_MAX_INSTANCES="3")
+    with start(tmp_path_factory.mktemp("gw"), EVENTFN_MAX_INSTANCES="3") as client:
+        yield client
 
 
 def invoke(client: httpx.Client, fn: str, body: bytes | str, **headers: str) -> httpx.Response:
@@ -166,7 +171,7 @@ def test_health_and_metrics(gateway):
 
 
 def test_no_free_instance_in_time_gets_503_with_retry_after(tmp_path):
-    for client in start(tmp_path, EVENTFN_MAX_INSTANCES="1"):
+    with start(tmp_path, EVENTFN_MAX_INSTANCES="1") as client:
 
         def in_flight() -> float:
             text = client.get("/metrics").text

@@ -18,8 +18,14 @@ def test_bad_entries_fail_alone_and_are_not_retryable():
             {"specversion": "1.0", "id": "ok", "source": "/s", "type": "T"},
             {"specversion": "1.0", "id": "no-type", "source": "/s"},
             "not an object",
-            {"specversion": "1.0", "id": "bad-json", "source": "/s", "type": "T",
-             "datacontenttype": "application/json", "data_base64": "eyJicm9rZW4="},
+            {
+                "specversion": "1.0",
+                "id": "bad-json",
+                "source": "/s",
+                "type": "T",
+                "datacontenttype": "application/json",
+                "data_base64": "eyJicm9rZW4=",
+            },
         ]
     )
     parsed = parse_batch(body)
@@ -48,5 +54,5 @@ def test_result_round_trips_with_counts():
 
 @pytest.mark.parametrize("body", [b"[]", b'{"failures": 1}', b"<html>", b'{"failures": [1]}'])
 def test_an_answer_that_is_no_batch_result_is_refused(body):
-    with pytest.raises(ValueError, match="batch result|failure"):
+    with pytest.raises(ValueError, match=r"batch result|failure"):
         BatchResult.from_bytes(body)

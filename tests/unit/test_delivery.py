@@ -3,8 +3,8 @@ import random
 import pytest
 
 from eventcore.batch import BatchResult, Failure
-from eventcore.kafka_binding import to_record
 from eventcore.cloudevent import validate_event
+from eventcore.kafka_binding import to_record
 from gateway.bridge.deadletter import dead_letter
 from gateway.bridge.delivery import (
     Record,
@@ -20,8 +20,15 @@ from gateway.bridge.delivery import (
 
 def record(offset: int, partition: int = 0, event_id: str | None = None) -> Record:
     event = validate_event(
-        {"specversion": "1.0", "id": event_id or f"e-{offset}", "source": "/s", "type": "T",
-         "datacontenttype": "application/json", "data": {"n": offset}, "partitionkey": "k"}
+        {
+            "specversion": "1.0",
+            "id": event_id or f"e-{offset}",
+            "source": "/s",
+            "type": "T",
+            "datacontenttype": "application/json",
+            "data": {"n": offset},
+            "partitionkey": "k",
+        }
     )
     kafka = to_record(event)
     return Record("events", partition, offset, kafka.key, kafka.value, kafka.headers, 1)
@@ -29,12 +36,18 @@ def record(offset: int, partition: int = 0, event_id: str | None = None) -> Reco
 
 def test_only_failed_records_stay_and_non_retryable_ones_die():
     records = [record(0), record(1), record(2)]
-    result = BatchResult((Failure("e-1", "/s", "db hiccup", True), Failure("e-2", "/s", "bad", False)))
+    result = BatchResult(
+        (Failure("e-1", "/s", "db hiccup", True), Failure("e-2", "/s", "bad", False))
+    )
     outcome = apply_result(records, result, now=100.0, max_attempts=5)
     assert [r.offset for r in outcome.delivered] == [0]
     assert [r.offset for r in outcome.retry] == [1]
     assert [r.offset for r in outcome.dead] == [2]
-    assert (records[2].attempts, records[2].last_reason, records[2].first_failure) == (1, "bad", 100.0)
+    assert (records[2].attempts, records[2].last_reason, records[2].first_failure) == (
+        1,
+        "bad",
+        100.0,
+    )
 
 
 def test_a_record_that_keeps_failing_dies_after_max_attempts():

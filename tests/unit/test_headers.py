@@ -31,7 +31,11 @@ def test_trigger_response_unwraps_status_and_headers():
         ]
     )
     assert status == 202
-    assert headers == [("Content-Type", "application/json"), ("Retry-After", "1"), ("Location", "/x")]
+    assert headers == [
+        ("Content-Type", "application/json"),
+        ("Retry-After", "1"),
+        ("Location", "/x"),
+    ]
 
 
 def test_trigger_response_without_status_is_200_and_nonsense_status_is_ignored():

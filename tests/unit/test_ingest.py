@@ -13,7 +13,9 @@ JSON = {"content-type": "application/json"}
 def fixed_defaults() -> Defaults:
     ids = iter(f"id-{n}" for n in range(100))
     return Defaults(
-        source="/test", new_id=lambda: next(ids), now=lambda: datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+        source="/test",
+        new_id=lambda: next(ids),
+        now=lambda: datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
     )
 
 
@@ -57,7 +59,11 @@ def test_json_is_read_whatever_generic_type_the_client_sends(content_type):
 def test_structured_event_keeps_its_attributes_and_extensions():
     headers = {"Content-Type": "application/cloudevents+json"}
     event = parse_request(sample("structured.json"), headers, fixed_defaults(), MAX).events[0]
-    assert (event.id, event.source, event.time) == ("tx-0001", "/bank/ledger", "2024-05-01T12:00:00Z")
+    assert (event.id, event.source, event.time) == (
+        "tx-0001",
+        "/bank/ledger",
+        "2024-05-01T12:00:00Z",
+    )
     assert event.extensions == {"region": "eu", "partitionkey": "account-42"}
     assert event.data == {"amount": 12500, "currency": "EUR"}
 
@@ -120,12 +126,28 @@ def test_wrong_field_type_names_the_field():
         (b'[{"type": "A"}, 7]', "[1]: must be a JSON object, not a number"),
         (b'{"value": 1}', "type: Field required"),
         (b'{"type": ""}', "type: String should have at least 1 character"),
-        (b'{"type": "A", "time": "yesterday"}', "time: must be an RFC 3339 timestamp, e.g. 2024-05-01T12:00:00Z"),
-        (b'{"type": "A", "time": "2024-05-01T12:00:00"}', "time: must be an RFC 3339 timestamp with a time zone offset"),
+        (
+            b'{"type": "A", "time": "yesterday"}',
+            "time: must be an RFC 3339 timestamp, e.g. 2024-05-01T12:00:00Z",
+        ),
+        (
+            b'{"type": "A", "time": "2024-05-01T12:00:00"}',
+            "time: must be an RFC 3339 timestamp with a time zone offset",
+        ),
         (b'{"specversion": "0.3", "type": "A"}', "specversion: must be '1.0'"),
-        (b'{"specversion": "1.0", "type": "A", "Bad-Name": 1}', "Bad-Name: not a CloudEvents attribute; extension names are 1-20 lower-case letters or digits"),
-        (b'{"specversion": "1.0", "type": "A", "ext": {"x": 1}}', "ext: extensions must be strings, integers or booleans"),
-        (b'{"specversion": "1.0", "type": "A", "data": 1, "data_base64": "AA=="}', "data: data and data_base64 exclude each other"),
+        (
+            b'{"specversion": "1.0", "type": "A", "Bad-Name": 1}',
+            "Bad-Name: not a CloudEvents attribute; "
+            "extension names are 1-20 lower-case letters or digits",
+        ),
+        (
+            b'{"specversion": "1.0", "type": "A", "ext": {"x": 1}}',
+            "ext: extensions must be strings, integers or booleans",
+        ),
+        (
+            b'{"specversion": "1.0", "type": "A", "data": 1, "data_base64": "AA=="}',
+            "data: data and data_base64 exclude each other",
+        ),
     ],
 )
 def test_invalid_input_names_field_and_problem(body, expected):

@@ -58,8 +58,13 @@ def test_round_trip_adds_coordinates_and_keeps_the_rest():
 
 def test_non_json_data_travels_as_bytes_and_returns_as_base64():
     raw = b"\x00\x01binary"
-    record = to_record(event(datacontenttype="application/octet-stream", data=None,
-                             data_base64=base64.b64encode(raw).decode()))
+    record = to_record(
+        event(
+            datacontenttype="application/octet-stream",
+            data=None,
+            data_base64=base64.b64encode(raw).decode(),
+        )
+    )
     assert record.value == raw
     back = from_record("events", 0, 1, record.key, record.value, record.headers)
     assert base64.b64decode(back["data_base64"]) == raw
@@ -73,7 +78,9 @@ def test_json_value_that_does_not_parse_comes_back_as_base64_for_the_function_to
 
 
 def test_a_record_without_ce_headers_gets_an_identity_from_its_coordinates():
-    back = from_record("events", 5, 77, None, b'{"type":"TEMP","value":"ALERT:90"}', [], 1714564800000)
+    back = from_record(
+        "events", 5, 77, None, b'{"type":"TEMP","value":"ALERT:90"}', [], 1714564800000
+    )
     assert back["id"] == "partition:5/offset:77"
     assert back["source"] == "/eventfn/kafka/events"
     assert back["type"] == "TEMP"
@@ -90,5 +97,7 @@ def test_a_foreign_record_that_is_not_an_event_object_keeps_the_generic_type():
 
 def test_structured_mode_record_is_read_too():
     value = orjson.dumps({"specversion": "1.0", "id": "x", "source": "/s", "type": "T", "data": 1})
-    back = from_record("events", 0, 9, None, value, [("content-type", b"application/cloudevents+json")])
+    back = from_record(
+        "events", 0, 9, None, value, [("content-type", b"application/cloudevents+json")]
+    )
     assert (back["id"], back["data"], back["kafkaoffset"]) == ("x", 1, 9)

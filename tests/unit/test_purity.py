@@ -38,6 +38,15 @@ def test_pure_modules_import_no_io_module_themselves():
     for path in PURE.values():
         tree = ast.parse((ROOT / path).read_text())
         imported = {
-            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
-        } | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-        assert not {name for name in imported if name in IO_STDLIB or name.split(".")[0] in IO_STDLIB}, path
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+        }
+        assert not {
+            name for name in imported if name in IO_STDLIB or name.split(".")[0] in IO_STDLIB
+        }, path

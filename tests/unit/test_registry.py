@@ -45,5 +45,7 @@ def test_a_bad_func_yaml_names_the_file_and_field(tmp_path):
     (tmp_path / "functions/f").mkdir(parents=True)
     (tmp_path / "functions/f/func.py").write_text("")
     (tmp_path / "functions/f/func.yaml").write_text("name: f\ntimeout: 9999\n")
-    with pytest.raises(ConfigError, match=r"func.yaml: timeout: Input should be less than or equal to 300"):
+    with pytest.raises(
+        ConfigError, match=r"func.yaml: timeout: Input should be less than or equal to 300"
+    ):
         load_app(tmp_path)

@@ -30,8 +30,14 @@ rules:
 
 def event(type_="TEMP", data=None, **extra):
     return validate_event(
-        {"specversion": "1.0", "id": "e-1", "source": "/s", "type": type_,
-         "data": {"type": type_, "value": "ALERT:90"} if data is None else data, **extra}
+        {
+            "specversion": "1.0",
+            "id": "e-1",
+            "source": "/s",
+            "type": type_,
+            "data": {"type": type_, "value": "ALERT:90"} if data is None else data,
+            **extra,
+        }
     )
 
 
@@ -93,7 +99,10 @@ def test_alert_ids_are_stable_per_rule_and_event():
     ("text", "message"),
     [
         ("rules: [{name: a, type: T}]", "needs a threshold, a label, or both"),
-        ("rules: [{name: a, threshold: 1, message: '{secret}'}]", "message field {secret} is unknown"),
+        (
+            "rules: [{name: a, threshold: 1, message: '{secret}'}]",
+            "message field {secret} is unknown",
+        ),
         ("rules: [{name: a, threshold: 1, op: '=>'}]", "rules[0].op"),
         ("rules: [{name: a, threshold: 1, colour: red}]", "rules[0].colour"),
         ("rules: [{name: a, threshold: 1}, {name: a, threshold: 2}]", "used twice"),

@@ -1,0 +1,134 @@
+"""The local run's plan: which components and tasks, in which order, with which environment."""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.request
+
+from infra import kafka, postgres
+from infra.migrate import apply_migrations
+from infra.settings import (
+    BRIDGE_PORT,
+    DATABASE_URL,
+    GATEWAY_PORT,
+    GATEWAY_URL,
+    KAFKA_BOOTSTRAP_SERVERS,
+    RUN_DIR,
+    Settings,
+)
+from infra.supervisor import Component, Step, Task
+from infra.topics import ensure_topics
+from infra.waiting import wait_until
+
+
+def database_url(settings: Settings) -> str:
+    """The external ``DATABASE_URL`` if given, else the embedded cluster's."""
+    return settings.external_database_url or postgres.database_url(settings)
+
+
+def python_path(settings: Settings) -> str:
+    """The repository root (gateway, infra) and ``functions/`` (the core and adapters)."""
+    return f"{settings.root}:{settings.root / 'functions'}"
+
+
+def service_env(settings: Settings, db_url: str) -> dict[str, str]:
+    """What the gateway and the bridge read from their environment."""
+    return {
+        GATEWAY_PORT: str(settings.gateway_port),
+        BRIDGE_PORT: str(settings.bridge_port),
+        GATEWAY_URL: settings.gateway_url,
+        KAFKA_BOOTSTRAP_SERVERS: settings.bootstrap_servers,
+        DATABASE_URL: db_url,
+        RUN_DIR: str(settings.run_dir),
+        "PYTHONPATH": python_path(settings),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def http_ready(url: str, timeout: float = 2.0) -> bool:
+    """True when ``GET url`` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def gateway_component(settings: Settings, db_url: str) -> Component:
+    argv = settings.gateway_cmd or (sys.executable, "-m", "gateway")
+    return Component(
+        name="gateway",
+        argv=argv,
+        env=service_env(settings, db_url),
+        cwd=settings.root,
+        health=lambda: http_ready(f"{settings.gateway_url}/readyz"),
+        stop_timeout=20.0,
+        describe=f"gateway on {settings.gateway_url}",
+    )
+
+
+def bridge_component(settings: Settings, db_url: str) -> Component:
+    argv = settings.bridge_cmd or (sys.executable, "-m", "gateway.bridge")
+    return Component(
+        name="bridge",
+        argv=argv,
+        env=service_env(settings, db_url),
+        cwd=settings.root,
+        health=lambda: http_ready(f"{settings.bridge_url}/readyz"),
+        stop_timeout=20.0,
+        describe=f"bridge (Kafka -> {settings.gateway_url}), health on {settings.bridge_url}",
+    )
+
+
+def postgres_step(settings: Settings) -> Step:
+    """The embedded PostgreSQL server, or a wait for the external ``DATABASE_URL``."""
+    if settings.embedded_postgres:
+        return postgres.component(settings)
+    url = database_url(settings)
+
+    def wait() -> None:
+        wait_until(lambda: postgres.url_ready(url), timeout=60, what="the external DATABASE_URL")
+
+    return Task("wait-postgres", wait)
+
+
+def kafka_steps(settings: Settings) -> list[Step]:
+    """The embedded broker, or nothing when ``KAFKA_BOOTSTRAP_SERVERS`` is external."""
+    return [kafka.component(settings)] if settings.embedded_kafka else []
+
+
+def migrations_task(settings: Settings) -> Task:
+    url = database_url(settings)
+    return Task("migrations", lambda: _migrate(url))
+
+
+def topics_task(settings: Settings) -> Task:
+    return Task("topics", lambda: ensure_topics(settings.bootstrap_servers))
+
+
+def postgres_plan(settings: Settings) -> list[Step]:
+    """Just the database, migrated: what a test session needs of PostgreSQL."""
+    return [postgres_step(settings), migrations_task(settings)]
+
+
+def kafka_plan(settings: Settings) -> list[Step]:
+    """Just the broker with its topics: what a test session needs of Kafka."""
+    return [*kafka_steps(settings), topics_task(settings)]
+
+
+def default_plan(settings: Settings) -> list[Step]:
+    """PostgreSQL and Kafka, then migrations and topics, then the gateway and the bridge."""
+    url = database_url(settings)
+    return [
+        postgres_step(settings),
+        *kafka_steps(settings),
+        migrations_task(settings),
+        topics_task(settings),
+        gateway_component(settings, url),
+        bridge_component(settings, url),
+    ]
+
+
+def _migrate(url: str) -> None:
+    apply_migrations(url)

@@ -1,0 +1,105 @@
+"""Session fixtures: a real Kafka broker and a real PostgreSQL cluster, started once.
+
+Both run in a temporary run directory on free ports, so a test session never
+collides with a ``scripts/run-all.sh`` on the default ports, and both are
+started by the same infra code (plan steps and supervisor) that run-all uses.
+Set ``KAFKA_BOOTSTRAP_SERVERS`` or ``DATABASE_URL`` to test against existing
+services instead; topics and migrations are still ensured there (and the
+tests empty the events and alerts tables). Values sourced from a running
+run-all's ``.run/env`` do not count: the tests never touch that run's data.
+
+Fixtures:
+
+- ``kafka_bootstrap`` (session): bootstrap servers, topics created.
+- ``database_url`` (session): URL of a migrated database.
+- ``clean_database`` (function): ``database_url`` after emptying events and alerts.
+- ``db`` (function): an autocommit psycopg connection to the emptied database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.rows import TupleRow
+
+from infra.components import database_url as resolved_database_url
+from infra.components import kafka_plan, postgres_plan
+from infra.control import recognise_own_env
+from infra.ports import free_ports
+from infra.settings import Settings, mask_url
+from infra.supervisor import Supervisor
+
+START_TIMEOUT = 240.0
+# The tables the functions write; emptied between tests that ask for it.
+DATA_TABLES = ("events", "alerts")
+
+
+def base_settings() -> Settings:
+    """The environment's settings, minus values that only name run-all's own services."""
+    return recognise_own_env(Settings.from_env())
+
+
+def pytest_report_header() -> list[str]:
+    settings = base_settings()
+    kafka = settings.external_kafka or "embedded (started for this session)"
+    url = settings.external_database_url
+    database = mask_url(url) if url else "embedded (started for this session)"
+    return [f"eventfn kafka: {kafka}", f"eventfn postgres: {database}"]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers of a real broker with the events, alerts and events.dlq topics."""
+    broker, controller = free_ports(2)
+    settings = replace(
+        base_settings(),
+        run_dir=tmp_path_factory.mktemp("kafka-run"),
+        kafka_port=broker,
+        kafka_controller_port=controller,
+    )
+    supervisor = Supervisor(kafka_plan(settings), settings.run, write_status=False)
+    supervisor.start_in_background(START_TIMEOUT)
+    try:
+        yield settings.bootstrap_servers
+    finally:
+        supervisor.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real PostgreSQL database with every migration applied."""
+    (port,) = free_ports(1)
+    settings = replace(
+        base_settings(), run_dir=tmp_path_factory.mktemp("postgres-run"), pg_port=port
+    )
+    supervisor = Supervisor(postgres_plan(settings), settings.run, write_status=False)
+    supervisor.start_in_background(START_TIMEOUT)
+    try:
+        yield resolved_database_url(settings)
+    finally:
+        supervisor.stop()
+
+
+def empty_tables(conn: psycopg.Connection[TupleRow]) -> None:
+    """Remove every row the functions wrote; the schema stays."""
+    tables = sql.SQL(", ").join(sql.Identifier(name) for name in DATA_TABLES)
+    conn.execute(sql.SQL("TRUNCATE {}").format(tables))
+
+
+@pytest.fixture
+def clean_database(database_url: str) -> str:
+    """``database_url``, with the events and alerts tables emptied first."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        empty_tables(conn)
+    return database_url
+
+
+@pytest.fixture
+def db(clean_database: str) -> Iterator[psycopg.Connection[TupleRow]]:
+    """An autocommit connection to the emptied test database."""
+    with psycopg.connect(clean_database, autocommit=True) as conn:
+        yield conn

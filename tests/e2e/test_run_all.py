@@ -1,0 +1,124 @@
+"""The README's way: scripts/run-all.sh with embedded Kafka and PostgreSQL, curl, stop-all.sh.
+
+Nothing is passed in: the scripts start a broker and a database of their own,
+in a temporary run directory on free ports, next to anything else running.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import psycopg
+import pytest
+
+from infra.ports import free_ports
+from tests.infra.helpers import describe, eventfn_processes
+from tests.support import ROOT, wait_until
+
+pytestmark = pytest.mark.e2e
+
+# What a developer's shell may hold that would point the run elsewhere.
+_FOREIGN = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "GATEWAY_URL", "PORT")
+
+
+def script(
+    name: str, env: dict[str, str], timeout_s: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / name)], env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+
+
+def read_env(run_dir: Path) -> dict[str, str]:
+    pairs = (
+        line.split("=", 1) for line in (run_dir / "env").read_text().splitlines() if "=" in line
+    )
+    return {key: value for key, value in pairs}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Iterator[tuple[Path, dict[str, str]]]:
+    run_dir = tmp_path_factory.mktemp("e2e-run")
+    kafka, controller, pg, gateway, bridge = free_ports(5)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("EVENTFN_") and k not in _FOREIGN
+    }
+    env.update(
+        EVENTFN_RUN_DIR=str(run_dir),
+        EVENTFN_KAFKA_PORT=str(kafka),
+        EVENTFN_KAFKA_CONTROLLER_PORT=str(controller),
+        EVENTFN_PG_PORT=str(pg),
+        PORT=str(gateway),
+        EVENTFN_BRIDGE_PORT=str(bridge),
+    )
+    started = script("run-all.sh", env)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield run_dir, env
+    finally:
+        script("stop-all.sh", env)
+
+
+def test_the_curl_of_the_original_system_becomes_a_row_an_alert_and_a_log_line(run):
+    run_dir, _ = run
+    published = read_env(run_dir)
+    assert set(published) >= {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "GATEWAY_URL"}
+    answer = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+            f"{published['GATEWAY_URL']}/publish",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            '{"type":"TEMP","value":"ALERT:90"}',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    body, status = answer.stdout.rsplit("\n", 1)
+    assert status == "202"
+    event_id = orjson.loads(body)["id"]
+    accepted = time.monotonic()
+
+    with psycopg.connect(published["DATABASE_URL"], autocommit=True) as db:
+
+        def seen(sql: str) -> bool:
+            return db.execute(sql, (event_id,)).fetchone()[0] == 1
+
+        wait_until(lambda: seen("select count(*) from events where id = %s"), 5, "the row")
+        wait_until(lambda: seen("select count(*) from alerts where event_id = %s"), 5, "the alert")
+    log = run_dir / "logs" / "fn-alert.log"
+    wait_until(lambda: event_id in log.read_text(), 5, "the alert line")
+    assert time.monotonic() - accepted < 5
+
+
+def test_a_second_run_all_starts_nothing_new(run):
+    run_dir, env = run
+    before = sorted(eventfn_processes(run_dir))
+    again = script("run-all.sh", env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already running" in again.stdout
+    assert sorted(eventfn_processes(run_dir)) == before
+
+
+def test_stop_all_leaves_no_eventfn_process(run):
+    run_dir, env = run
+    assert eventfn_processes(run_dir), "nothing ran to begin with"
+    stopped = script("stop-all.sh", env)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    try:
+        wait_until(lambda: not eventfn_processes(run_dir), 20, "every eventfn process to end")
+    except AssertionError:
+        raise AssertionError(f"still running: {describe(eventfn_processes(run_dir))}") from None
