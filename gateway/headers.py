@@ -45,9 +45,14 @@ def trigger_response(headers: Iterable[tuple[str, str]]) -> tuple[int, list[tupl
     return status, strip_hop_by_hop(kept)
 
 
+# The gateway sets these for each call; a client's own would contradict them.
+_PLATFORM = frozenset({"fn-call-id", "fn-deadline"})
+
+
 def invoke_request(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """What the function receives on a plain invoke: the client's headers, hop-by-hop removed."""
-    return strip_hop_by_hop(list(headers))
+    """What the function receives on a plain invoke: the client's headers, without
+    hop-by-hop ones and without the call id and deadline the gateway sets."""
+    return [(n, v) for n, v in strip_hop_by_hop(list(headers)) if n.lower() not in _PLATFORM]
 
 
 def invoke_response(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

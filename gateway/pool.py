@@ -220,11 +220,15 @@ class FunctionPool:
     async def _maintain(self) -> None:
         while True:
             await asyncio.sleep(_TICK_S)
-            for instance in [i for i in self._idle if not i.alive]:
-                log.warning("instance %s exited while idle; replacing it", instance.name)
-                self._discard(instance, None)
-            self._reap_idle()
-            await self._fill_minimum()
+            try:
+                for instance in [i for i in self._idle if not i.alive]:
+                    log.warning("instance %s exited while idle; replacing it", instance.name)
+                    self._discard(instance, None)
+                self._reap_idle()
+                await self._fill_minimum()
+            except Exception:
+                # The pool must keep being looked after whatever one round hit.
+                log.exception("pool %s: maintenance failed; trying again", self.fn.name)
 
     def _reap_idle(self) -> None:
         # Beyond the minimum, an instance idle for longer than the function's

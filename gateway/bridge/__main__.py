@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from types import FrameType
 
@@ -40,8 +41,8 @@ class Bridge:
             t.is_alive() for t in self._threads
         )
 
-    def run(self) -> None:
-        """Run until stopped; on stop, finish or hand back what is held, then return."""
+    def run(self) -> int:
+        """Run until stopped; on stop, finish or hand back what is held. The exit code."""
         server = health.serve(
             self.settings.host, self.settings.port, lambda: self.ready, self.metrics.registry
         )
@@ -54,6 +55,7 @@ class Bridge:
             thread.join(self.settings.shutdown_grace_s)
         self.dead_letters.close()
         server.shutdown()
+        return 1 if any(worker.failed for worker in self.workers) else 0
 
 
 def main() -> None:
@@ -66,7 +68,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    bridge.run()
+    sys.exit(bridge.run())
 
 
 if __name__ == "__main__":

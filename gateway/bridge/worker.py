@@ -44,12 +44,23 @@ class Worker:
         self.settings = settings
         self.group = settings.group_prefix + function
         self.ready = threading.Event()
+        self.failed = False
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._stop = stop
         self._retry_after: float | None = None
 
     def run(self) -> None:
+        """The thread's body. Any error stops the whole bridge, so its supervisor
+        restarts it, rather than leaving a live process that feeds nothing."""
+        try:
+            self._run()
+        except Exception:
+            log.exception("%s: stopped by an error", self.group)
+            self.failed = True
+            self._stop.set()
+
+    def _run(self) -> None:
         consumer = Consumer(
             {
                 "bootstrap.servers": self.settings.bootstrap_servers,
@@ -112,7 +123,8 @@ class Worker:
                 refused.append(record)
         unfinished += self._bury(refused)
         for chunk in delivery.split_by_size(admissible, self.settings.max_batch_bytes):
-            unfinished += self._deliver(http, chunk)
+            # Stopping: what is not sent yet is handed back, uncommitted.
+            unfinished += chunk if self._stop.is_set() else self._deliver(http, chunk)
         self._commit(consumer, delivery.committable(records, unfinished))
 
     def _deliver(self, http: httpx.Client, chunk: list[Record]) -> list[Record]:

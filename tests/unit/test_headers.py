@@ -48,3 +48,9 @@ def test_invoke_passes_headers_but_not_hop_by_hop_ones():
     assert invoke_request([("fn-intent", "cloudevent"), ("transfer-encoding", "chunked")]) == [
         ("fn-intent", "cloudevent")
     ]
+
+
+def test_invoke_drops_a_clients_own_call_id_and_deadline():
+    assert invoke_request([("Fn-Call-Id", "mine"), ("fn-deadline", "never"), ("a", "b")]) == [
+        ("a", "b")
+    ]
