@@ -163,7 +163,7 @@ def test_health_and_metrics(gateway):
     assert gateway.get("/livez").json() == {"status": "ok"}
     ready = gateway.get("/readyz").json()
     assert ready["status"] == "ready"
-    assert set(ready["functions"]) == {"echo", "behave", "badinit"}
+    assert set(ready["functions"]) == {"echo", "behave", "badinit", "flaky"}
     invoke(gateway, "echo", "x")
     text = gateway.get("/metrics").text
     assert metric(text, "eventfn_function_calls_total", function="echo", status="200") >= 1
