@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from eventio.settings import mask_url
 from infra import postgres, processes
 from infra.components import database_url, python_path
 from infra.ports import port_in_use
@@ -30,7 +31,6 @@ from infra.settings import (
     PG_PORT,
     RUN_DIR,
     Settings,
-    mask_url,
 )
 
 SUPERVISOR = "supervisor"

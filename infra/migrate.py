@@ -22,8 +22,9 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import TupleRow
 
+from eventio.settings import mask_url
 from infra.errors import ChecksumMismatchError, InfraError, MigrationError
-from infra.settings import DATABASE_URL, mask_url
+from infra.settings import DATABASE_URL
 
 log = logging.getLogger("infra.migrate")
 

@@ -8,13 +8,12 @@ Precedence is explicit argument > environment > default: read with
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
+from eventio.settings import mask_url
 from infra.errors import SettingsError
 from infra.rundir import RunDir
 
@@ -113,22 +112,6 @@ class Settings:
             f"gateway_port={self.gateway_port}, bridge_port={self.bridge_port}, "
             f"external_database_url={db!r})"
         )
-
-
-def mask_url(url: str) -> str:
-    """The URL (or libpq ``key=value`` string) with its password as ``***``, safe to print."""
-    if "://" not in url:
-        return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is not None:
-        userinfo, _, hostinfo = parts.netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        parts = parts._replace(netloc=f"{user}:***@{hostinfo}")
-    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
-    return urlunsplit(parts._replace(query=query))
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:

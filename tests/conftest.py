@@ -26,11 +26,12 @@ import pytest
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from eventio.settings import mask_url
 from infra.components import database_url as resolved_database_url
 from infra.components import kafka_plan, postgres_plan
 from infra.control import recognise_own_env
 from infra.ports import free_ports
-from infra.settings import Settings, mask_url
+from infra.settings import Settings
 from infra.supervisor import Supervisor
 
 START_TIMEOUT = 240.0

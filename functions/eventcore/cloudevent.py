@@ -9,7 +9,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from eventcore.errors import FieldProblem, InvalidEventError
 
@@ -32,11 +39,31 @@ CORE_ATTRIBUTES = frozenset(
     }
 )
 _EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
-# Bounds that keep identities usable as keys and index entries.
-_Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-_Source = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-_Type = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-_Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+def parse_time(value: str) -> datetime:
+    """An RFC 3339 timestamp with an offset; ValueError otherwise."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an RFC 3339 timestamp, e.g. 2024-05-01T12:00:00Z") from None
+    if parsed.tzinfo is None or "T" not in value.upper():
+        raise ValueError("must be an RFC 3339 timestamp with a time zone offset")
+    return parsed
+
+
+def _checked_time(value: str) -> str:
+    parse_time(value)
+    return value
+
+
+# Attribute types, shared by every model of an event. The bounds keep
+# identities usable as Kafka keys and index entries.
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Source = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+EventType = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Timestamp = Annotated[str, AfterValidator(_checked_time)]
 
 
 class CloudEvent(BaseModel):
@@ -48,13 +75,13 @@ class CloudEvent(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     specversion: str
-    id: _Id
-    source: _Source
-    type: _Type
-    datacontenttype: _Text | None = None
-    dataschema: _Text | None = None
-    subject: _Text | None = None
-    time: str | None = None
+    id: EventId
+    source: Source
+    type: EventType
+    datacontenttype: Text | None = None
+    dataschema: Text | None = None
+    subject: Text | None = None
+    time: Timestamp | None = None
     data: Any = None
     data_base64: str | None = None
 
@@ -63,13 +90,6 @@ class CloudEvent(BaseModel):
     def _known_version(cls, value: str) -> str:
         if value != SPECVERSION:
             raise ValueError(f"must be {SPECVERSION!r}")
-        return value
-
-    @field_validator("time")
-    @classmethod
-    def _rfc3339(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_time(value)
         return value
 
     @field_validator("data_base64")
@@ -111,17 +131,6 @@ def is_json_content_type(content_type: str) -> bool:
     """True for application/json, text/json and any ``+json`` suffix type."""
     media = content_type.split(";", 1)[0].strip().lower()
     return media in ("application/json", "text/json") or media.endswith("+json")
-
-
-def parse_time(value: str) -> datetime:
-    """An RFC 3339 timestamp with an offset; ValueError otherwise."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError("must be an RFC 3339 timestamp, e.g. 2024-05-01T12:00:00Z") from None
-    if parsed.tzinfo is None or "T" not in value.upper():
-        raise ValueError("must be an RFC 3339 timestamp with a time zone offset")
-    return parsed
 
 
 def problems_from(error: ValidationError, prefix: str = "") -> list[FieldProblem]:

@@ -14,18 +14,22 @@ import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import unquote
 
 import orjson
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from eventcore.cloudevent import (
     JSON_CONTENT_TYPE,
     SPECVERSION,
     CloudEvent,
+    EventId,
+    EventType,
+    Source,
+    Text,
+    Timestamp,
     is_json_content_type,
-    parse_time,
     problems_from,
     validate_event,
 )
@@ -75,19 +79,12 @@ class PlainEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow", strict=True)
 
-    type: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    type: EventType
     value: Any = None
-    id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
-    source: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
-    subject: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
-    time: str | None = None
-
-    @field_validator("time")
-    @classmethod
-    def _rfc3339(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_time(value)
-        return value
+    id: EventId | None = None
+    source: Source | None = None
+    subject: Text | None = None
+    time: Timestamp | None = None
 
 
 def parse_request(

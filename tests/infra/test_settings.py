@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from eventio.settings import mask_url
 from infra import postgres
 from infra.control import recognise_own_env
 from infra.errors import SettingsError
-from infra.settings import ROOT, Settings, mask_url
+from infra.settings import ROOT, Settings
 
 
 def test_defaults_are_the_documented_ones():
