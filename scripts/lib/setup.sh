@@ -38,6 +38,11 @@ eventfn_setup_venv() {
         fi
         echo "$want" >"$stamp"
     fi
+    # The venv's python finds the project's two source roots, as an editable
+    # install would: `.venv/bin/python -m gateway` works from any directory.
+    local site
+    site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    printf '%s\n%s\n' "$ROOT" "$ROOT/functions" >"$site/eventfn.pth"
 }
 
 eventfn_setup_services() {
