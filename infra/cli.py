@@ -67,7 +67,7 @@ def supervise(settings: Settings) -> int:
             signal.signal(sig, stop)
         return supervisor.run()
     finally:
-        run.pidfile(control.SUPERVISOR).unlink(missing_ok=True)
+        processes.remove_pidfile(run.pidfile(control.SUPERVISOR))
 
 
 def _write_failed_status(settings: Settings, error: str) -> None:

@@ -340,7 +340,7 @@ def sweep(settings: Settings) -> list[str]:
                     if members:
                         found.append(f"{pidfile.stem} leftovers {members}")
                         processes.kill_processes(members)
-            pidfile.unlink(missing_ok=True)
+            processes.remove_pidfile(pidfile)
     mine = processes.ancestors(os.getpid())
     my_session = os.getsid(0)
     strays = []

@@ -131,20 +131,39 @@ class PidRecord:
 
 
 def write_pidfile(path: Path, pid: int, stop_signal: int = signal.SIGTERM) -> None:
-    """Record ``pid`` with its start time and the signal that stops it gracefully."""
+    """Record ``pid``; its start time and graceful stop signal go to ``<name>.meta``.
+
+    The pidfile holds the pid alone, as everyone expects, so that
+    ``kill $(cat .run/pids/gateway.pid)`` signals that process and nothing else.
+    """
     info = proc_info(pid)
     start = info.start_ticks if info else 0
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"{pid} {start} {int(stop_signal)}\n")
-    tmp.replace(path)
+    _replace(_meta(path), f"{start} {int(stop_signal)}\n")
+    _replace(path, f"{pid}\n")
 
 
 def read_pidfile(path: Path) -> PidRecord | None:
     try:
-        pid, start, sig = path.read_text().split()
-        return PidRecord(int(pid), int(start), int(sig))
+        pid = int(path.read_text().strip())
+        start, sig = _meta(path).read_text().split()
+        return PidRecord(pid, int(start), int(sig))
     except (OSError, ValueError):
         return None
+
+
+def remove_pidfile(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    _meta(path).unlink(missing_ok=True)
+
+
+def _meta(path: Path) -> Path:
+    return path.with_suffix(".meta")
+
+
+def _replace(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 # --- spawning and stopping ----------------------------------------------------

@@ -264,7 +264,7 @@ class Supervisor:
             # Children of the dead leader (fdk processes, postgres backends) go too,
             # or the restarted one would find its sockets and shared memory taken.
             processes.kill_group(process.pid, signal.SIGKILL, grace=5.0)
-            self.run_dir.pidfile(component.name).unlink(missing_ok=True)
+            processes.remove_pidfile(self.run_dir.pidfile(component.name))
             slot.process, slot.last_exit = None, process.returncode
             slot.failures = component.backoff.failures_after_exit(slot.failures, uptime)
             delay = component.backoff.delay(slot.failures)
@@ -351,7 +351,7 @@ class Supervisor:
                 process.wait()
         # whatever the leader left behind in its group
         processes.kill_group(process.pid, signal.SIGTERM, grace=3.0)
-        self.run_dir.pidfile(component.name).unlink(missing_ok=True)
+        processes.remove_pidfile(self.run_dir.pidfile(component.name))
         slot.process = None
         log.info("%s: stopped", component.name)
 

@@ -44,9 +44,19 @@ from eventcore.ids import uuid7
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 # Content types read as JSON whose shape decides the form. text/plain is what
-# the fn CLI sends by default, and an absent type is what curl -d sends
-# without -H.
-_AUTO_JSON = frozenset({"", "application/json", "text/json", "text/plain", "*/*"})
+# the fn CLI sends by default, and application/x-www-form-urlencoded is what
+# `curl -d` sends when -H is forgotten: the body is JSON all the same (and
+# anything else still gets a 400 naming the problem).
+_AUTO_JSON = frozenset(
+    {
+        "",
+        "*/*",
+        "application/json",
+        "text/json",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+    }
+)
 PARTITION_KEY = "partitionkey"
 
 

@@ -45,6 +45,8 @@ def test_restarts_a_killed_component_and_stops_its_whole_group(tmp_path: Path):
             first,
             processes.proc_info(first).start_ticks,  # type: ignore[union-attr]
         )
+        # the pidfile itself holds the pid alone, so `kill $(cat ...)` is safe
+        assert run.pidfile("standin").read_text() == f"{first}\n"
         # its child (like the gateway's fdk processes) shares its process group
         group = processes.group_members(first)
         assert len(group) == 2

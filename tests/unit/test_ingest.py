@@ -49,7 +49,10 @@ def test_plain_array_keeps_given_id_source_and_subject():
     assert events[1].extensions["partitionkey"] == "sensor-7"
 
 
-@pytest.mark.parametrize("content_type", ["", "text/plain", "application/json; charset=utf-8"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["", "text/plain", "application/json; charset=utf-8", "application/x-www-form-urlencoded"],
+)
 def test_json_is_read_whatever_generic_type_the_client_sends(content_type):
     headers = {"content-type": content_type} if content_type else {}
     events = parse_request(sample("plain.json"), headers, fixed_defaults(), MAX).events
