@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from eventcore.cloudevent import format_time
 from gateway import headers as fnheaders
-from gateway.errors import GatewayError, RequestTooLargeError
+from gateway.errors import ClientClosedError, GatewayError, RequestTooLargeError
 from gateway.ids import new_id
 from gateway.registry import App, Function, load_app
 from gateway.runtime import Runtime
@@ -121,10 +122,7 @@ def _call_id(request: Request) -> str:
 
 def _call_headers(fn: Function, call_id: str) -> list[tuple[str, str]]:
     deadline = datetime.now(UTC) + timedelta(seconds=fn.timeout)
-    return [
-        ("Fn-Call-Id", call_id),
-        ("Fn-Deadline", deadline.isoformat(timespec="milliseconds").replace("+00:00", "Z")),
-    ]
+    return [("Fn-Call-Id", call_id), ("Fn-Deadline", format_time(deadline))]
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -135,16 +133,21 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise RequestTooLargeError()
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLargeError()
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLargeError()
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientClosedError() from None
     return b"".join(chunks)
 
 
 def _response(status: int, headers: list[tuple[str, str]], body: bytes) -> Response:
     # Response(headers=...) takes a mapping; a function may repeat a header.
+    if status in (204, 304):
+        body = b""  # these statuses carry no body, whatever the function said
     response = Response(content=body, status_code=status)
     response.raw_headers.extend(
         (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers

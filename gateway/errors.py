@@ -39,9 +39,11 @@ class TriggerNotFoundError(NotFoundError):
     message = "Trigger not found"
 
 
-class MethodNotAllowedError(GatewayError):
-    status = 405
-    message = "Method not allowed"
+class ClientClosedError(GatewayError):
+    """The client went away before its request was read (Fn's 444; nobody reads it)."""
+
+    status = 444
+    message = "client closed the request"
 
 
 class RequestTooLargeError(GatewayError):

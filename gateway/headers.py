@@ -4,9 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.instance import strip_hop_by_hop
-
 HTTP_PREFIX = "Fn-Http-H-"
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "host",
+    }
+)
+
+
+def strip_hop_by_hop(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers that belong to one connection do not cross to the next."""
+    return [(name, value) for name, value in headers if name.lower() not in _HOP_BY_HOP]
 
 
 def trigger_request(
@@ -70,4 +88,5 @@ def _status(value: str) -> int:
         status = int(value)
     except ValueError:
         return 200
-    return status if 100 <= status <= 599 else 200
+    # 1xx would make the client wait for another answer; only final statuses pass.
+    return status if 200 <= status <= 599 else 200

@@ -36,26 +36,6 @@ SOCKET_NAME = "lsnr.sock"
 # A sun_path holds 108 bytes; a deep run directory falls back to a short temp dir.
 _MAX_SOCKET_PATH = 100
 _PR_SET_PDEATHSIG = 1
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "host",
-    }
-)
-
-
-def strip_hop_by_hop(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Headers that belong to one connection do not cross to the next."""
-    return [(name, value) for name, value in headers if name.lower() not in _HOP_BY_HOP]
 
 
 @dataclass(frozen=True)
@@ -87,7 +67,6 @@ class Instance:
         self.directory = directory
         self.socket_path = directory / SOCKET_NAME
         self.process: asyncio.subprocess.Process | None = None
-        self.started_at = 0.0
         self.last_used = time.monotonic()
         self._connection = udsclient.UnixHTTPConnection(str(self.socket_path))
 
@@ -112,7 +91,6 @@ class Instance:
             "FN_FN_NAME": self.fn.name,
             "FN_APP_NAME": self.fn.app_name,
         }
-        self.started_at = time.monotonic()
         try:
             self.process = await asyncio.create_subprocess_exec(
                 str(fdk),
@@ -183,7 +161,10 @@ class Instance:
                     f"see logs/fn-{self.fn.name}.log"
                 )
             if self._socket_ready():
-                await self._connection.connect()
+                try:
+                    await self._connection.connect()
+                except OSError as error:
+                    raise InitFailedError(f"Container failed to initialize, {error}") from None
                 return
             if time.monotonic() >= deadline:
                 await self.stop(0.5)

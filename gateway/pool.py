@@ -74,6 +74,7 @@ class FunctionPool:
         self._failures = 0
         self._next_attempt = 0.0
         self._maintainer: asyncio.Task[None] | None = None
+        self._starts_for_waiters: set[asyncio.Task[None]] = set()
         self._stopping: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -121,10 +122,12 @@ class FunctionPool:
     async def close(self) -> None:
         """Stop taking calls and stop every instance."""
         self._closed = True
+        background = [*self._starts_for_waiters]
         if self._maintainer is not None:
-            self._maintainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintainer
+            background.append(self._maintainer)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -143,20 +146,27 @@ class FunctionPool:
                 self._busy.add(instance)
                 return instance
             self._discard(instance, None)
-        if self.ready + self._starting < self.max_instances:
+        # A queue means the pool is full or an instance is already starting
+        # for its head: a newcomer waits its turn rather than starting another.
+        if not self._waiters and self.ready + self._starting < self.max_instances:
             instance = await self._spawn(cold=True)
             self._busy.add(instance)
             return instance
         waiter: asyncio.Future[Instance] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            instance = await asyncio.wait_for(waiter, float(self.fn.timeout))
-        except TimeoutError:
-            raise ServerBusyError(headers={"Retry-After": self._retry_after}) from None
+            return await asyncio.wait_for(waiter, float(self.fn.timeout))
+        except BaseException as error:
+            # Given up (timeout, or the caller went) just as an instance was
+            # handed over: it goes back, or it would stay busy for ever.
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._release(waiter.result())
+            if isinstance(error, TimeoutError):
+                raise ServerBusyError(headers={"Retry-After": self._retry_after}) from None
+            raise
         finally:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
-        return instance
 
     def _release(self, instance: Instance) -> None:
         self._busy.discard(instance)
@@ -177,9 +187,37 @@ class FunctionPool:
             self._idle.remove(instance)
         if error is not None and not isinstance(error, asyncio.CancelledError):
             log.warning("instance %s replaced after: %s", instance.name, error)
+        self._stop_later(instance)
+        self._serve_waiters()
+
+    def _stop_later(self, instance: Instance) -> None:
         task = asyncio.get_running_loop().create_task(instance.stop(self._grace_s))
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+
+    def _serve_waiters(self) -> None:
+        """Room came free: start an instance for each caller still waiting."""
+        if self._closed:
+            return
+        waiting = sum(1 for waiter in self._waiters if not waiter.done())
+        waiting -= len(self._starts_for_waiters)
+        room = self.max_instances - (self.ready + self._starting)
+        for _ in range(min(waiting, room)):
+            task = asyncio.get_running_loop().create_task(self._start_for_waiter())
+            self._starts_for_waiters.add(task)
+            task.add_done_callback(self._starts_for_waiters.discard)
+
+    async def _start_for_waiter(self) -> None:
+        try:
+            instance = await self._spawn(cold=True)
+        except GatewayError as error:
+            # The caller at the head gets Fn's start-up error now, not a 503 later.
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+                    break
+            return
+        self._release(instance)
 
     async def _spawn(self, cold: bool) -> Instance:
         instance = Instance(self.fn, next(self._numbers), self._socket_root)
@@ -187,9 +225,13 @@ class FunctionPool:
         began = time.monotonic()
         try:
             await instance.start(self._fdk, self._env, self._log_file, self._start_timeout_s)
-        except GatewayError:
-            self._failures += 1
-            self._next_attempt = time.monotonic() + min(_MAX_BACKOFF_S, 0.5 * 2**self._failures)
+        except BaseException as error:
+            # Failed or cancelled half-way: never leave the process behind.
+            self._stop_later(instance)
+            if isinstance(error, GatewayError):
+                self._failures += 1
+                backoff = min(_MAX_BACKOFF_S, 0.5 * 2**self._failures)
+                self._next_attempt = time.monotonic() + backoff
             raise
         finally:
             self._starting -= 1

@@ -88,10 +88,6 @@ class Function:
     annotations: Mapping[str, Any]
     triggers: tuple[Trigger, ...]
 
-    @property
-    def image(self) -> str:
-        return f"{self.app_name}/{self.name}:{self.version}"
-
     def environment(self, overrides: Mapping[str, str]) -> dict[str, str]:
         """Its configuration as Fn gives it: app config, then function config; a
         key the gateway's own environment also sets takes that value, so

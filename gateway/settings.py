@@ -48,7 +48,7 @@ class GatewaySettings:
             "start_timeout_s": float(env.get("EVENTFN_START_TIMEOUT_S", cls.start_timeout_s)),
             "shutdown_grace_s": float(env.get("EVENTFN_SHUTDOWN_GRACE_S", cls.shutdown_grace_s)),
             "retry_after_s": int(env.get("EVENTFN_RETRY_AFTER_S", cls.retry_after_s)),
-            "fdk": Path(env.get("EVENTFN_FDK", str(Path(sys.executable).parent / "fdk"))),
+            "fdk": Path(env.get("EVENTFN_FDK", str(cls.fdk))),
             "environ": MappingProxyType(env),
         }
         values.update(explicit)

@@ -12,8 +12,9 @@ from typing import Any
 from fdk import response
 
 from eventcore import kafka_binding
-from eventcore.alerts import console_line, to_cloudevent
-from eventcore.batch import BatchResult, parse_batch
+from eventcore.alerts import Alert, console_line, to_cloudevent
+from eventcore.batch import BatchResult, Failure, parse_batch
+from eventcore.cloudevent import CloudEvent, format_time
 from eventcore.errors import EventError
 from eventcore.rules import Rule, evaluate, load_rules
 from eventio import responses
@@ -28,6 +29,21 @@ class Alerter:
     rules: list[Rule]
     store: AlertStore
     producer: EventProducer
+
+    def raise_alerts(self, events: list[CloudEvent]) -> tuple[list[Alert], list[Failure]]:
+        """Evaluate, record and publish; the alerts raised now for the first time,
+        and a failure for each event whose alert PostgreSQL refused."""
+        raised = [alert for event in events for alert in evaluate(self.rules, event)]
+        if not raised:
+            return [], []
+        # An alert counts as raised only once Kafka has it: if producing fails
+        # the inserts roll back and the bridge's retry raises it again.
+        with self.store.recording(raised) as (new, refused):
+            if new:
+                now = format_time(datetime.now(UTC))
+                records = [kafka_binding.to_record(to_cloudevent(alert, now)) for alert in new]
+                self.producer.send(self.settings.alerts_topic, records)
+        return new, refused
 
 
 @cache
@@ -50,17 +66,8 @@ def handler(ctx: Any, data: io.BytesIO | None = None) -> response.Response:
         parsed = parse_batch(responses.request_body(data))
     except EventError as error:
         return responses.error_response(ctx, error)
-    raised = [alert for event in parsed.events for alert in evaluate(app.rules, event)]
-    new = []
-    if raised:
-        # An alert counts as raised only once Kafka has it: if producing fails
-        # the insert rolls back and the bridge's retry raises it again.
-        with app.store.recording(raised) as new:
-            if new:
-                now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-                records = [kafka_binding.to_record(to_cloudevent(alert, now)) for alert in new]
-                app.producer.send(app.settings.alerts_topic, records)
+    new, refused = app.raise_alerts(parsed.events)
     for alert in new:
         print(console_line(alert), flush=True)
     counts = {"evaluated": len(parsed.events), "alerts": len(new)}
-    return responses.batch_response(ctx, BatchResult(tuple(parsed.failures), counts))
+    return responses.batch_response(ctx, BatchResult((*parsed.failures, *refused), counts))

@@ -8,7 +8,7 @@ whether a retry can help. Failure is a value here, not an exception.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,11 +126,6 @@ def parse_batch(body: bytes) -> ParsedBatch:
             continue
         events.append(event)
     return ParsedBatch(events, failures)
-
-
-def all_failed(events: Iterable[CloudEvent], reason: str, retryable: bool) -> list[Failure]:
-    """The same failure for every event (e.g. when a dependency is down)."""
-    return [Failure(e.id, e.source, reason, retryable) for e in events]
 
 
 def _optional_text(value: Any) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -22,23 +22,12 @@ from eventcore.errors import FieldProblem, InvalidEventError
 
 SPECVERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"
-
-# Attribute names the spec defines; everything else on an event is an extension.
-CORE_ATTRIBUTES = frozenset(
-    {
-        "specversion",
-        "id",
-        "source",
-        "type",
-        "datacontenttype",
-        "dataschema",
-        "subject",
-        "time",
-        "data",
-        "data_base64",
-    }
-)
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+# The extension the Kafka binding maps to the record key.
+PARTITION_KEY = "partitionkey"
 _EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
+_MAX_EXTENSION_BYTES = 1024
 
 
 def parse_time(value: str) -> datetime:
@@ -52,17 +41,35 @@ def parse_time(value: str) -> datetime:
     return parsed
 
 
+def format_time(moment: datetime, timespec: str = "milliseconds") -> str:
+    """RFC 3339 in UTC with a ``Z``, as every timestamp eventfn writes."""
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
 def _checked_time(value: str) -> str:
     parse_time(value)
     return value
 
 
-# Attribute types, shared by every model of an event. The bounds keep
-# identities usable as Kafka keys and index entries.
-EventId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-Source = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-EventType = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+def _storable(max_bytes: int) -> AfterValidator:
+    """Text PostgreSQL can store and index: no NUL, and bounded in UTF-8 bytes
+    (a btree entry holds about 2.7 kB; source and id together stay well under)."""
+
+    def check(value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        if len(value.encode()) > max_bytes:
+            raise ValueError(f"must be at most {max_bytes} bytes in UTF-8")
+        return value
+
+    return AfterValidator(check)
+
+
+# Attribute types, shared by every model of an event.
+EventId = Annotated[str, StringConstraints(min_length=1), _storable(256)]
+Source = Annotated[str, StringConstraints(min_length=1), _storable(1024)]
+EventType = Annotated[str, StringConstraints(min_length=1), _storable(256)]
+Text = Annotated[str, StringConstraints(min_length=1), _storable(1024)]
 Timestamp = Annotated[str, AfterValidator(_checked_time)]
 
 
@@ -172,6 +179,15 @@ def _extension_problems(event: CloudEvent, prefix: str) -> list[FieldProblem]:
                     _join(prefix, name),
                     "not a CloudEvents attribute; extension names are 1-20 lower-case "
                     "letters or digits",
+                )
+            )
+        elif isinstance(value, str) and (
+            "\x00" in value or len(value.encode()) > _MAX_EXTENSION_BYTES
+        ):
+            problems.append(
+                FieldProblem(
+                    _join(prefix, name),
+                    f"extension strings must be at most {_MAX_EXTENSION_BYTES} bytes, without NUL",
                 )
             )
         elif isinstance(value, float) or not isinstance(value, str | int | bool):

@@ -21,14 +21,18 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from eventcore.cloudevent import (
+    BATCH,
     JSON_CONTENT_TYPE,
+    PARTITION_KEY,
     SPECVERSION,
+    STRUCTURED,
     CloudEvent,
     EventId,
     EventType,
     Source,
     Text,
     Timestamp,
+    format_time,
     is_json_content_type,
     problems_from,
     validate_event,
@@ -41,8 +45,6 @@ from eventcore.errors import (
 )
 from eventcore.ids import uuid7
 
-STRUCTURED = "application/cloudevents+json"
-BATCH = "application/cloudevents-batch+json"
 # Content types read as JSON whose shape decides the form. text/plain is what
 # the fn CLI sends by default, and application/x-www-form-urlencoded is what
 # `curl -d` sends when -H is forgotten: the body is JSON all the same (and
@@ -57,7 +59,9 @@ _AUTO_JSON = frozenset(
         "application/x-www-form-urlencoded",
     }
 )
-PARTITION_KEY = "partitionkey"
+# Bounds that keep one request's work, and every event's encoding, finite.
+MAX_EVENTS = 10_000
+MAX_DEPTH = 64
 
 
 def _now() -> datetime:
@@ -73,7 +77,7 @@ class Defaults:
     now: Callable[[], datetime] = field(default=_now)
 
     def time(self) -> str:
-        return self.now().astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return format_time(self.now(), "microseconds")
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,8 @@ def with_partition_key(attributes: dict[str, Any]) -> dict[str, Any]:
 def _each(items: list[Any], defaults: Defaults, structured_only: bool) -> list[CloudEvent]:
     if not items:
         raise _problem("body", "holds no events")
+    if len(items) > MAX_EVENTS:
+        raise _problem("body", f"holds {len(items)} events; send at most {MAX_EVENTS} at a time")
     events: list[CloudEvent] = []
     problems: list[FieldProblem] = []
     for index, item in enumerate(items):
@@ -218,9 +224,37 @@ def _load_json(body: bytes) -> Any:
     if not body.strip():
         raise _problem("body", 'is empty; send a JSON event such as {"type":"TEMP","value":42}')
     try:
-        return orjson.loads(body)
+        document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise _problem("body", f"is not valid JSON ({error})") from None
+    if problem := _unstorable(document):
+        raise InvalidEventError([problem])
+    return document
+
+
+def _unstorable(document: Any) -> FieldProblem | None:
+    """What in a JSON document eventfn could not carry on, and where: nesting
+    past MAX_DEPTH (encoders stop near 255 levels) or a NUL character, which
+    no PostgreSQL text or jsonb value holds."""
+    pending: list[tuple[Any, int, str]] = [(document, 0, "")]
+    while pending:
+        value, depth, path = pending.pop()
+        if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+            return FieldProblem(path or "body", f"nests deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else key
+                if "\x00" in key:
+                    return FieldProblem(path or "body", _NUL)
+                pending.append((item, depth + 1, where))
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value))
+        elif isinstance(value, str) and "\x00" in value:
+            return FieldProblem(path or "body", _NUL)
+    return None
+
+
+_NUL = "holds a NUL (\\u0000) character, which eventfn cannot store"
 
 
 def _json_kind(value: Any) -> str:

@@ -17,8 +17,14 @@ from typing import Any
 
 import orjson
 
-from eventcore.cloudevent import SPECVERSION, CloudEvent, is_json_content_type
-from eventcore.ingest import PARTITION_KEY, STRUCTURED
+from eventcore.cloudevent import (
+    PARTITION_KEY,
+    SPECVERSION,
+    STRUCTURED,
+    CloudEvent,
+    format_time,
+    is_json_content_type,
+)
 
 HEADER_PREFIX = "ce_"
 CONTENT_TYPE = "content-type"
@@ -116,8 +122,7 @@ def _foreign(
         "type": FOREIGN_TYPE,
     }
     if timestamp_ms is not None and timestamp_ms > 0:
-        moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-        attributes["time"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        attributes["time"] = format_time(datetime.fromtimestamp(timestamp_ms / 1000, UTC))
     if value:
         data = _data(value, None)
         document = data.get("data")

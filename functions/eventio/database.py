@@ -65,8 +65,9 @@ class Database:
         try:
             with connection.transaction():
                 yield connection
-        except psycopg.OperationalError:
-            self.close()
+        except psycopg.Error:
+            if connection.broken:
+                self.close()
             raise
 
     def close(self) -> None:
@@ -109,7 +110,7 @@ class EventStore:
                         copy.write_row(row)
                 cursor.execute(_MERGE)
                 return max(cursor.rowcount, 0), []
-        except psycopg.errors.DataError:
+        except _REFUSALS:
             return self._write_one_by_one(events, rows)
 
     def _write_one_by_one(
@@ -123,9 +124,8 @@ class EventStore:
                     with connection.transaction():
                         cursor.execute(_INSERT_ONE, row)
                         inserted += max(cursor.rowcount, 0)
-                except psycopg.errors.DataError as error:
-                    reason = f"PostgreSQL refused the event: {error.diag.message_primary or error}"
-                    failures.append(Failure(event.id, event.source, reason, retryable=False))
+                except _REFUSALS as error:
+                    failures.append(Failure(event.id, event.source, _refusal(error), False))
         return inserted, failures
 
 
@@ -136,17 +136,32 @@ class AlertStore:
         self._database = database
 
     @contextmanager
-    def recording(self, alerts: Sequence[Alert]) -> Iterator[list[Alert]]:
-        """Insert the alerts and yield those that are new; the insert commits only
-        if the caller's block succeeds (so an alert that could not be sent on is
-        not recorded as sent)."""
+    def recording(self, alerts: Sequence[Alert]) -> Iterator[tuple[list[Alert], list[Failure]]]:
+        """Insert the alerts; yield those that are new, and a failure for each
+        alert PostgreSQL refused. The inserts commit only if the caller's block
+        succeeds, so an alert that could not be sent on is not recorded as sent."""
         with self._database.transaction() as connection, connection.cursor() as cursor:
-            new_ids: set[str] = set()
+            new: list[Alert] = []
+            refused: list[Failure] = []
             for alert in alerts:
-                cursor.execute(_INSERT_ALERT, _alert_row(alert))
-                if cursor.fetchone() is not None:
-                    new_ids.add(alert.id)
-            yield [alert for alert in alerts if alert.id in new_ids]
+                try:
+                    with connection.transaction():
+                        cursor.execute(_INSERT_ALERT, _alert_row(alert))
+                        if cursor.fetchone() is not None:
+                            new.append(alert)
+                except _REFUSALS as error:
+                    reason = _refusal(error)
+                    refused.append(Failure(alert.event_id, alert.event_source, reason, False))
+            yield new, refused
+
+
+# What PostgreSQL says about a value it will never take, however often asked:
+# a bad value (class 22) or one too big for an index entry (54000).
+_REFUSALS = (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded)
+
+
+def _refusal(error: psycopg.Error) -> str:
+    return f"PostgreSQL refused it: {error.diag.message_primary or error}"
 
 
 def _row(event: CloudEvent) -> tuple[Any, ...]:

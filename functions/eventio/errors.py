@@ -1,5 +1,7 @@
 """The adapters' one exception root."""
 
+from collections.abc import Sequence
+
 
 class DependencyError(Exception):
     """Kafka or PostgreSQL could not do what was asked; a retry may help."""
@@ -17,3 +19,8 @@ class DeliveryError(DependencyError):
         super().__init__(
             f"Kafka did not acknowledge {len(failed)} of {len(outcomes)} records: {failed[0]}"
         )
+
+    def split(self, names: Sequence[str]) -> tuple[list[str], list[str]]:
+        """``names`` (one per record) split into acknowledged and not acknowledged."""
+        pairs = list(zip(names, self.outcomes, strict=True))
+        return [n for n, o in pairs if o is None], [n for n, o in pairs if o is not None]

@@ -51,7 +51,11 @@ class EventProducer:
             if problem is not None:
                 outcomes[index:] = [problem] * (len(records) - index)
                 break
-        self._producer.flush(max(0.0, deadline - time.monotonic()))
+        if self._producer.flush(max(0.0, deadline - time.monotonic())) > 0:
+            # Out of time: what is still queued here must not be sent after
+            # the caller was told it failed.
+            self._producer.purge(in_queue=True, in_flight=False)
+            self._producer.flush(0.5)
         if any(outcome is not None for outcome in outcomes):
             raise DeliveryError(outcomes)
 

@@ -57,11 +57,9 @@ def handler(ctx: Any, data: io.BytesIO | None = None) -> response.Response:
         app.producer.send(app.settings.events_topic, records)
     except DeliveryError as error:
         # Say exactly which events Kafka has, so a client can retry the rest.
-        acknowledged = [i for i, outcome in zip(ids, error.outcomes, strict=True) if not outcome]
-        failed = [i for i, outcome in zip(ids, error.outcomes, strict=True) if outcome]
-        return responses.error_response(
-            ctx, error, {"acknowledged": acknowledged, "failed": failed}
-        )
+        acknowledged, failed = error.split(ids)
+        detail = {"acknowledged": acknowledged, "failed": failed}
+        return responses.error_response(ctx, error, detail)
     except DependencyError as error:
         return responses.error_response(ctx, error)
     document: dict[str, Any] = {"ids": ids}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from eventcore.cloudevent import format_time
 from eventcore.kafka_binding import KafkaRecord
 from gateway.bridge.delivery import Record
 
@@ -34,10 +35,4 @@ def dead_letter(record: Record, function: str) -> KafkaRecord:
 
 
 def _iso(moment: float | None) -> str:
-    if moment is None:
-        return ""
-    return (
-        datetime.fromtimestamp(moment, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    return "" if moment is None else format_time(datetime.fromtimestamp(moment, UTC))

@@ -29,12 +29,17 @@ class Record:
     value: bytes | None
     headers: Headers
     timestamp_ms: int | None = None
+    # every failed delivery, and those where the function itself refused the
+    # event: only the latter count towards dead-lettering
     attempts: int = 0
+    rejections: int = 0
     first_failure: float | None = None
     last_failure: float | None = None
     last_status: int | None = None
     last_reason: str = ""
     event: dict[str, Any] = field(default_factory=dict)
+    encoded: bytes = b""
+    encode_error: str | None = None
 
     def __post_init__(self) -> None:
         self.event = from_record(
@@ -46,6 +51,11 @@ class Record:
             self.headers,
             self.timestamp_ms,
         )
+        # Encoded once: for sizing the batch and for its body.
+        try:
+            self.encoded = orjson.dumps(self.event)
+        except TypeError as error:  # nested deeper than the encoder goes
+            self.encode_error = str(error)
 
     @property
     def identity(self) -> tuple[Any, Any]:
@@ -55,8 +65,9 @@ class Record:
     def coordinates(self) -> str:
         return f"{self.topic}[{self.partition}]@{self.offset}"
 
-    def failed(self, now: float, status: int | None, reason: str) -> None:
+    def failed(self, now: float, status: int | None, reason: str, rejected: bool) -> None:
         self.attempts += 1
+        self.rejections += rejected
         self.first_failure = self.first_failure or now
         self.last_failure = now
         self.last_status = status
@@ -72,27 +83,30 @@ class Outcome:
     dead: list[Record]
 
 
-def inadmissible(record: Record) -> str | None:
-    """Why a record cannot be sent as a CloudEvent at all, or None."""
+def inadmissible(record: Record, max_bytes: int) -> str | None:
+    """Why a record can never be sent to a function, or None."""
     missing = [name for name in _REQUIRED if not isinstance(record.event.get(name), str)]
     if missing:
         return f"not a CloudEvent: {', '.join(missing)} missing or not a string"
+    if record.encode_error is not None:
+        return f"cannot be encoded as JSON: {record.encode_error}"
+    if len(record.encoded) + 2 > max_bytes:
+        return f"{len(record.encoded)} bytes as JSON, over the {max_bytes}-byte batch limit"
     return None
 
 
 def batch_body(records: Sequence[Record]) -> bytes:
     """The ``application/cloudevents-batch+json`` body for these records."""
-    return orjson.dumps([record.event for record in records])
+    return b"[" + b",".join(record.encoded for record in records) + b"]"
 
 
 def split_by_size(records: Sequence[Record], max_bytes: int) -> list[list[Record]]:
-    """Consecutive chunks whose batch bodies stay under ``max_bytes`` (a lone
-    larger record still gets a chunk of its own, and the function refuses it)."""
+    """Consecutive chunks whose batch bodies stay within ``max_bytes``."""
     chunks: list[list[Record]] = []
     current: list[Record] = []
     size = 2
     for record in records:
-        weight = len(orjson.dumps(record.event)) + 1
+        weight = len(record.encoded) + 1
         if current and size + weight > max_bytes:
             chunks.append(current)
             current, size = [], 2
@@ -114,8 +128,8 @@ def apply_result(
         if failure is None:
             delivered.append(record)
             continue
-        record.failed(now, 200, failure.reason)
-        if not failure.retryable or record.attempts >= max_attempts:
+        record.failed(now, 200, failure.reason, rejected=True)
+        if not failure.retryable or record.rejections >= max_attempts:
             dead.append(record)
         else:
             retry.append(record)
@@ -131,7 +145,7 @@ def apply_batch_failure(
     events are bad, so they are retried and never dead-lettered for it.
     """
     for record in records:
-        record.failed(now, status, reason)
+        record.failed(now, status, reason, rejected=False)
     return Outcome([], list(records), [])
 
 

@@ -9,9 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from gateway.registry import load_app
-from gateway.settings import ROOT
-
-MIB = 1024 * 1024
+from gateway.settings import MIB, ROOT
 
 
 @dataclass(frozen=True)

@@ -111,15 +111,17 @@ class Worker:
         return records
 
     def _settle(self, consumer: Consumer, http: httpx.Client, records: list[Record]) -> None:
+        """Finish every record, then commit. Records stay unfinished only when
+        the bridge is stopping, and then nothing further is consumed."""
         unfinished: list[Record] = []
         admissible = []
         refused = []
         for record in records:
-            reason = delivery.inadmissible(record)
+            reason = delivery.inadmissible(record, self.settings.max_batch_bytes)
             if reason is None:
                 admissible.append(record)
             else:
-                record.failed(time.time(), None, reason)
+                record.failed(time.time(), None, reason, rejected=True)
                 refused.append(record)
         unfinished += self._bury(refused)
         for chunk in delivery.split_by_size(admissible, self.settings.max_batch_bytes):
@@ -133,7 +135,10 @@ class Worker:
         while pending:
             outcome = self._attempt(http, pending)
             self._metrics.records.labels(self.function, "delivered").inc(len(outcome.delivered))
-            pending = outcome.retry + self._bury(outcome.dead)
+            unburied = self._bury(outcome.dead)
+            if unburied:
+                return outcome.retry + unburied
+            pending = outcome.retry
             if not pending:
                 break
             attempt = max(record.attempts for record in pending)
@@ -183,17 +188,30 @@ class Worker:
         return delivery.apply_batch_failure(pending, response.status_code, reason, time.time())
 
     def _bury(self, dead: list[Record]) -> list[Record]:
-        """Dead-letter these records; returns those Kafka did not take (still unfinished)."""
+        """Dead-letter these records, retrying while the dead-letter topic refuses
+        them; returns those still not taken when the bridge stops."""
         if not dead:
             return []
         letters = [dead_letter(record, self.function) for record in dead]
-        try:
-            self._dead_letters.send(self.settings.dead_letter_topic, letters)
-        except DeliveryError as error:
-            log.error(
-                "%s: dead-letter topic did not take %d records: %s", self.group, len(dead), error
-            )
-            return dead
+        refusals = 0
+        while True:
+            try:
+                self._dead_letters.send(self.settings.dead_letter_topic, letters)
+                break
+            except DeliveryError as error:
+                refusals += 1
+                delay = delivery.backoff(
+                    refusals, self.settings.backoff_initial_s, self.settings.backoff_cap_s
+                )
+                log.error(
+                    "%s: the dead-letter topic did not take %d records (%s); again in %.2fs",
+                    self.group,
+                    len(dead),
+                    error,
+                    delay,
+                )
+                if self._stop.wait(delay):
+                    return dead
         for record in dead:
             log.warning(
                 "%s: dead-lettered %s (%s#%s) after %d attempts: %s",

@@ -118,6 +118,13 @@ def test_publish_accepts_every_form(gateway):
         (b"", "application/json", 400, "body: is empty"),
         (b'"TEMP"', "application/json", 400, "body: must be a JSON object"),
         (b"<event/>", "application/xml", 415, "content type 'application/xml' is not supported"),
+        (
+            b'{"type": "TEMP", "value": ' + b"[" * 300 + b"]" * 300 + b"}",
+            "application/json",
+            400,
+            "value[0][0]",
+        ),
+        (b'{"type": "TEMP", "value": "9\\u0000"}', "application/json", 400, "value: holds a NUL"),
     ],
 )
 def test_bad_input_gets_a_json_4xx_and_nothing_reaches_kafka(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def start(tmp: Path, **env: str) -> Iterator[httpx.Client]:
         running("gateway", settings, f"{base}/readyz", tmp / "gateway.log"),
         httpx.Client(base_url=base, timeout=30) as client,
     ):
+        client.log_path = tmp / "gateway.log"  # type: ignore[attr-defined]
         yield client
 
 
@@ -163,7 +165,7 @@ def test_health_and_metrics(gateway):
     assert gateway.get("/livez").json() == {"status": "ok"}
     ready = gateway.get("/readyz").json()
     assert ready["status"] == "ready"
-    assert set(ready["functions"]) == {"echo", "behave", "badinit", "flaky"}
+    assert set(ready["functions"]) == {"echo", "behave", "badinit", "flaky", "patient"}
     invoke(gateway, "echo", "x")
     text = gateway.get("/metrics").text
     assert metric(text, "eventfn_function_calls_total", function="echo", status="200") >= 1
@@ -172,20 +174,48 @@ def test_health_and_metrics(gateway):
 
 def test_no_free_instance_in_time_gets_503_with_retry_after(tmp_path):
     with start(tmp_path, EVENTFN_MAX_INSTANCES="1") as client:
-
-        def in_flight() -> float:
-            text = client.get("/metrics").text
-            return metric(text, "eventfn_function_calls_in_flight", function="behave")
-
-        body = '{"action":"sleep","seconds":1.5}'
+        # patient's timeout is 4 s. The first call holds the only instance for
+        # 2.5 s; one waiter gets it then and holds it until 5 s; the other has
+        # waited its 4 s by then and is told the server is busy.
+        body = '{"seconds": 2.5}'
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
-            first = pool.submit(invoke, client, "behave", body)
-            wait_until(lambda: in_flight() == 1, 10, "the first call to hold the only instance")
-            # Both wait for the one instance: it frees after 1.5 s for one of
-            # them; the other is still waiting at the 2 s timeout.
-            others = [pool.submit(invoke, client, "behave", body) for _ in range(2)]
+            first = pool.submit(invoke, client, "patient", body)
+            wait_until(lambda: in_flight(client, "patient") == 1, 10, "the first call to run")
+            others = [pool.submit(invoke, client, "patient", body) for _ in range(2)]
             answers = [first.result(), *(f.result() for f in others)]
         assert sorted(a.status_code for a in answers) == [200, 200, 503]
         (busy,) = [a for a in answers if a.status_code == 503]
         assert busy.json() == {"message": "Timed out - server too busy"}
         assert busy.headers["Retry-After"] == "1"
+
+
+def test_a_waiting_call_gets_the_room_a_crashed_instance_leaves(tmp_path):
+    # No minimum: nothing but the discard itself can make room for the waiter.
+    with (
+        start(tmp_path, EVENTFN_MAX_INSTANCES="1", EVENTFN_MIN_INSTANCES="0") as client,
+        concurrent.futures.ThreadPoolExecutor(2) as pool,
+    ):
+        doomed = pool.submit(invoke, client, "behave", '{"action":"crash","seconds":0.5}')
+        wait_until(lambda: in_flight(client, "behave") == 1, 10, "the first call to run")
+        waiting = pool.submit(invoke, client, "behave", '{"action":"ok"}')
+        assert doomed.result().status_code == 502
+        assert waiting.result().status_code == 200
+
+
+def test_a_function_may_answer_204_but_not_a_1xx(gateway):
+    empty = gateway.post("/t/fixtures/echo", json={"status": 204})
+    assert (empty.status_code, empty.content) == (204, b"")
+    assert gateway.post("/t/fixtures/echo", json={"status": 101}).status_code == 200
+
+
+def test_a_client_that_hangs_up_mid_body_leaves_no_traceback(gateway):
+    target = f"/invoke/{function_id('fixtures', 'echo')}"
+    with socket.create_connection((gateway.base_url.host, gateway.base_url.port)) as raw:
+        raw.sendall(f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc".encode())
+    assert invoke(gateway, "echo", "still here").status_code == 200
+    assert "Traceback" not in gateway.log_path.read_text()  # type: ignore[attr-defined]
+
+
+def in_flight(client: httpx.Client, function: str) -> float:
+    text = client.get("/metrics").text
+    return metric(text, "eventfn_function_calls_in_flight", function=function)

@@ -122,6 +122,9 @@ def test_a_poison_record_is_dead_lettered_and_the_rest_flows(pipeline, db, kafka
     producer.produce(
         "events", key=b"p", value=b'{"type": "TEMP", "val', headers=[*ce, ("ce_id", b"bad-1")]
     )
+    # written by some other producer, and nested past what any encoder takes
+    too_deep = b"[" * 300 + b"]" * 300
+    producer.produce("events", key=b"deep", value=too_deep)
     producer.produce("events", key=b"p", value=b'{"value": 1}', headers=[*ce, ("ce_id", b"good-1")])
     producer.flush(10)
 
@@ -141,4 +144,11 @@ def test_a_poison_record_is_dead_lettered_and_the_rest_flows(pipeline, db, kafka
         headers["eventfn.error.reason"] == b"data is not valid JSON but its content type says JSON"
     )
     assert letters[0].value() == b'{"type": "TEMP", "val'
+
+    def deep(messages):
+        return [m for m in messages if m.key() == b"deep"]
+
+    (letter, *_) = deep(read_topic(kafka_bootstrap, "events.dlq", deep))
+    assert header(letter, "eventfn.error.reason").startswith(b"cannot be encoded as JSON")
+    assert letter.value() == too_deep
     assert orjson.loads(httpx.get(f"{pipeline.bridge_url}/readyz").content) == {"status": "ready"}

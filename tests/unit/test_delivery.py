@@ -102,13 +102,42 @@ def test_split_by_size_keeps_order_and_bounds_each_chunk():
 
 def test_records_without_the_required_attributes_are_inadmissible():
     junk = Record("events", 0, 1, None, b"x", [("ce_specversion", b"1.0")], None)
-    assert inadmissible(junk) == "not a CloudEvent: id, source, type missing or not a string"
-    assert inadmissible(record(0)) is None
+    assert inadmissible(junk, 1000) == "not a CloudEvent: id, source, type missing or not a string"
+    assert inadmissible(record(0), 1000) is None
+
+
+def test_a_record_too_deep_to_encode_is_inadmissible_not_a_crash():
+    deep = b"[" * 300 + b"]" * 300
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"x"),
+        ("ce_source", b"/s"),
+        ("ce_type", b"T"),
+        ("content-type", b"application/json"),
+    ]
+    reason = inadmissible(Record("events", 0, 1, None, deep, headers, None), 10_000)
+    assert reason is not None
+    assert reason.startswith("cannot be encoded as JSON")
+
+
+def test_a_record_larger_than_one_invocation_is_inadmissible():
+    big = record(0)
+    assert inadmissible(big, len(big.encoded) + 2) is None
+    assert "over the" in (inadmissible(big, len(big.encoded) + 1) or "")
+
+
+def test_whole_batch_failures_do_not_count_towards_dead_lettering():
+    one = record(0)
+    for now in range(10):  # a long outage of the function
+        apply_batch_failure([one], 503, "busy", float(now))
+    result = BatchResult((Failure("e-0", "/s", "later", True),))
+    assert apply_result([one], result, 11.0, max_attempts=3).retry == [one]
+    assert (one.attempts, one.rejections) == (11, 1)
 
 
 def test_dead_letter_keeps_the_original_and_adds_the_error_context():
     dying = record(4, 1)
-    dying.failed(1714564800.0, 200, "type: Field required")
+    dying.failed(1714564800.0, 200, "type: Field required", rejected=True)
     letter = dead_letter(dying, "persist")
     assert (letter.key, letter.value) == (dying.key, dying.value)
     headers = dict(letter.headers)

@@ -41,6 +41,8 @@ def test_trigger_response_unwraps_status_and_headers():
 def test_trigger_response_without_status_is_200_and_nonsense_status_is_ignored():
     assert trigger_response([])[0] == 200
     assert trigger_response([("fn-http-status", "999")])[0] == 200
+    assert trigger_response([("fn-http-status", "101")])[0] == 200
+    assert trigger_response([("fn-http-status", "204")])[0] == 204
     assert trigger_response([("fn-http-status", "abc")])[0] == 200
 
 

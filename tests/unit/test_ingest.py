@@ -157,6 +157,41 @@ def test_invalid_input_names_field_and_problem(body, expected):
     assert problems(body)[0] == expected
 
 
+NUL = "holds a NUL (\\u0000) character, which eventfn cannot store"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"type": "A\\u0000"}', f"type: {NUL}"),
+        (
+            b'[{"type": "A"}, {"type": "A", "value": {"x": "bad\\u0000"}}]',
+            f"[1].value.x: {NUL}",
+        ),
+        (
+            b'{"type": "A", "source": "' + "\u00e9".encode() * 513 + b'"}',
+            "source: must be at most 1024 bytes in UTF-8",
+        ),
+        (b'{"type": "A", "id": "' + b"x" * 257 + b'"}', "id: must be at most 256 bytes in UTF-8"),
+        (
+            b'{"type": "A", "value": ' + b"[" * 70 + b"]" * 70 + b"}",
+            "value" + "[0]" * 63 + ": nests deeper than 64 levels",
+        ),
+        (
+            b'{"specversion": "1.0", "type": "A", "ext": "' + b"x" * 1025 + b'"}',
+            "ext: extension strings must be at most 1024 bytes, without NUL",
+        ),
+    ],
+)
+def test_what_postgresql_or_an_encoder_could_not_take_is_refused_at_the_door(body, expected):
+    assert problems(body) == [expected]
+
+
+def test_at_most_10000_events_a_request():
+    body = b"[" + b",".join([b'{"type":"A"}'] * 10_001) + b"]"
+    assert problems(body) == ["body: holds 10001 events; send at most 10000 at a time"]
+
+
 def test_every_bad_event_of_an_array_is_reported():
     assert problems(b'[{"type": 1}, {"type": "ok"}, {}]') == [
         "[0].type: Input should be a valid string",
