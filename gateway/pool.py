@@ -149,7 +149,11 @@ class FunctionPool:
         # A queue means the pool is full or an instance is already starting
         # for its head: a newcomer waits its turn rather than starting another.
         if not self._waiters and self.ready + self._starting < self.max_instances:
-            instance = await self._spawn(cold=True)
+            try:
+                instance = await self._spawn(cold=True)
+            except GatewayError:
+                self._serve_waiters()  # callers may have queued behind this start
+                raise
             self._busy.add(instance)
             return instance
         waiter: asyncio.Future[Instance] = asyncio.get_running_loop().create_future()
