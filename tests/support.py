@@ -1,46 +1,26 @@
-"""Test helpers: free ports, waiting on a condition, running eventfn's own processes."""
+"""Test helpers: running eventfn's own processes, reading Kafka and metrics.
+
+Free ports and waiting on a condition come from infra (infra.ports,
+infra.waiting), the same code the supervisor uses.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
+from infra.components import http_ready
+from infra.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_APP = ROOT / "tests" / "fixtures" / "app"
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until(
-    check: Callable[[], T | None], timeout_s: float = 20.0, what: str = "condition"
-) -> T:
-    """Poll ``check`` until it returns something truthy, or fail after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            result = check()
-        except (httpx.HTTPError, OSError):
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def python_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -65,14 +45,15 @@ def running(
             start_new_session=True,
         )
     try:
+        # Stop waiting as soon as it is ready or has died, whichever comes first.
         wait_until(
-            lambda: (
-                (process.poll() is None and httpx.get(ready_url, timeout=2).status_code == 200)
-                or _died(process, log_path)
-            ),
-            timeout_s,
-            f"{module} to be ready",
+            lambda: process.poll() is not None or http_ready(ready_url),
+            timeout=timeout_s,
+            what=f"{module} to be ready",
         )
+        if process.poll() is not None:
+            tail = log_path.read_text()[-3000:]
+            raise AssertionError(f"{module} exited with {process.returncode}:\n{tail}")
         yield process
     finally:
         stop(process)
@@ -86,12 +67,6 @@ def stop(process: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-
-def _died(process: subprocess.Popen[bytes], log_path: Path) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-    return False
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -17,8 +17,9 @@ import psycopg
 import pytest
 
 from infra.ports import free_ports
+from infra.waiting import WaitTimeoutError, wait_until
 from tests.infra.helpers import describe, eventfn_processes
-from tests.support import ROOT, wait_until
+from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -97,10 +98,16 @@ def test_the_curl_of_the_original_system_becomes_a_row_an_alert_and_a_log_line(r
         def seen(sql: str) -> bool:
             return db.execute(sql, (event_id,)).fetchone()[0] == 1
 
-        wait_until(lambda: seen("select count(*) from events where id = %s"), 5, "the row")
-        wait_until(lambda: seen("select count(*) from alerts where event_id = %s"), 5, "the alert")
+        wait_until(
+            lambda: seen("select count(*) from events where id = %s"), timeout=5, what="the row"
+        )
+        wait_until(
+            lambda: seen("select count(*) from alerts where event_id = %s"),
+            timeout=5,
+            what="the alert",
+        )
     log = run_dir / "logs" / "fn-alert.log"
-    wait_until(lambda: event_id in log.read_text(), 5, "the alert line")
+    wait_until(lambda: event_id in log.read_text(), timeout=5, what="the alert line")
     assert time.monotonic() - accepted < 5
 
 
@@ -119,6 +126,8 @@ def test_stop_all_leaves_no_eventfn_process(run):
     stopped = script("stop-all.sh", env)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     try:
-        wait_until(lambda: not eventfn_processes(run_dir), 20, "every eventfn process to end")
-    except AssertionError:
+        wait_until(
+            lambda: not eventfn_processes(run_dir), timeout=20, what="every eventfn process to end"
+        )
+    except WaitTimeoutError:
         raise AssertionError(f"still running: {describe(eventfn_processes(run_dir))}") from None

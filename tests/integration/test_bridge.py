@@ -13,8 +13,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from eventcore.cloudevent import validate_event
 from eventcore.kafka_binding import to_record
 from gateway.registry import function_id
+from infra.ports import free_port
 from infra.topics import TopicSpec, ensure_topics
-from tests.support import FIXTURE_APP, free_port, header, metric, read_topic, running, wait_until
+from infra.waiting import wait_until
+from tests.support import FIXTURE_APP, header, metric, read_topic, running
 
 pytestmark = pytest.mark.integration
 
@@ -78,13 +80,15 @@ def test_only_failed_events_are_retried_the_fatal_one_is_dead_lettered_and_offse
                 text, "eventfn_bridge_records_total", function="flaky", outcome="delivered"
             )
 
-        wait_until(lambda: delivered() == 31, 30, "31 events delivered")
+        wait_until(lambda: delivered() == 31, timeout=30, what="31 events delivered")
         dead = read_topic(
             kafka_bootstrap, DLQ, lambda ms: any(header(m, "ce_id") == b"ev-31" for m in ms)
         )
         ends = _ends(kafka_bootstrap)
         group = group_prefix + "flaky"
-        wait_until(lambda: _committed(kafka_bootstrap, group) == ends, 10, "offsets committed")
+        wait_until(
+            lambda: _committed(kafka_bootstrap, group) == ends, timeout=10, what="offsets committed"
+        )
 
     arrivals = [json.loads(line) for line in received.read_text().splitlines()]
     times = defaultdict(int)

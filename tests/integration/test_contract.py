@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from gateway.registry import function_id
-from tests.support import ROOT, free_port, running
+from infra.ports import free_port
+from tests.support import ROOT, running
 
 pytestmark = pytest.mark.integration
 

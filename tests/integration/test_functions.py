@@ -9,8 +9,10 @@ import orjson
 import pytest
 
 from gateway.registry import function_id
+from infra.ports import free_port
+from infra.waiting import wait_until
 from tests.samples import sample
-from tests.support import ROOT, free_port, header, read_topic, running, topic_size, wait_until
+from tests.support import ROOT, header, read_topic, running, topic_size
 
 pytestmark = pytest.mark.integration
 
@@ -196,8 +198,8 @@ def test_alert_records_publishes_and_prints_each_alert_once(gateway, db, kafka_b
         lambda: [
             line for line in log.read_text().splitlines() if "a-1" in line and "ALERT" in line
         ],
-        10,
-        "the alert line in the alert function's log",
+        timeout=10,
+        what="the alert line in the alert function's log",
     )
     assert len(lines) == 1
     assert 'rule="temperature-high"' in lines[0]

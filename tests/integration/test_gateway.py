@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from gateway.registry import function_id
-from tests.support import FIXTURE_APP, free_port, metric, running, wait_until
+from infra.ports import free_port
+from infra.waiting import wait_until
+from tests.support import FIXTURE_APP, metric, running
 
 pytestmark = pytest.mark.integration
 
@@ -158,7 +160,7 @@ def test_detached_call_answers_202_at_once_and_runs(gateway):
     response = invoke(gateway, "echo", "later", **{"Fn-Invoke-Type": "detached"})
     assert response.status_code == 202
     assert response.headers["Fn-Call-Id"]
-    wait_until(lambda: calls() > before, 10, "the detached call to run")
+    wait_until(lambda: calls() > before, timeout=10, what="the detached call to run")
 
 
 def test_health_and_metrics(gateway):
@@ -180,7 +182,9 @@ def test_no_free_instance_in_time_gets_503_with_retry_after(tmp_path):
         body = '{"seconds": 2.5}'
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             first = pool.submit(invoke, client, "patient", body)
-            wait_until(lambda: in_flight(client, "patient") == 1, 10, "the first call to run")
+            wait_until(
+                lambda: in_flight(client, "patient") == 1, timeout=10, what="the first call to run"
+            )
             others = [pool.submit(invoke, client, "patient", body) for _ in range(2)]
             answers = [first.result(), *(f.result() for f in others)]
         assert sorted(a.status_code for a in answers) == [200, 200, 503]
@@ -196,7 +200,9 @@ def test_a_waiting_call_gets_the_room_a_crashed_instance_leaves(tmp_path):
         concurrent.futures.ThreadPoolExecutor(2) as pool,
     ):
         doomed = pool.submit(invoke, client, "behave", '{"action":"crash","seconds":0.5}')
-        wait_until(lambda: in_flight(client, "behave") == 1, 10, "the first call to run")
+        wait_until(
+            lambda: in_flight(client, "behave") == 1, timeout=10, what="the first call to run"
+        )
         waiting = pool.submit(invoke, client, "behave", '{"action":"ok"}')
         assert doomed.result().status_code == 502
         assert waiting.result().status_code == 200

@@ -11,7 +11,9 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from tests.support import ROOT, free_port, header, metric, read_topic, running, wait_until
+from infra.ports import free_port
+from infra.waiting import wait_until
+from tests.support import ROOT, header, metric, read_topic, running
 
 pytestmark = pytest.mark.integration
 
@@ -66,9 +68,15 @@ def test_the_original_event_becomes_a_row_and_an_alert(pipeline, db):
     )
     assert response.status_code == 202
     event_id = response.json()["id"]
-    wait_until(lambda: count(db, "select count(*) from events where id = %s", event_id), 10, "row")
     wait_until(
-        lambda: count(db, "select count(*) from alerts where event_id = %s", event_id), 10, "alert"
+        lambda: count(db, "select count(*) from events where id = %s", event_id),
+        timeout=10,
+        what="row",
+    )
+    wait_until(
+        lambda: count(db, "select count(*) from alerts where event_id = %s", event_id),
+        timeout=10,
+        what="alert",
     )
     row = db.execute(
         "select type, data, kafka_topic from events where id = %s", (event_id,)
@@ -83,13 +91,15 @@ def test_a_batch_of_1000_is_persisted_exactly_once_even_when_posted_twice(pipeli
         response = pipeline.gateway.post("/publish", json=batch)
         assert response.status_code == 202
         assert len(response.json()["ids"]) == 1000
-        wait_until(lambda t=target: pipeline.delivered("persist") >= t, 60, f"post {attempt}")
+        wait_until(
+            lambda t=target: pipeline.delivered("persist") >= t, timeout=60, what=f"post {attempt}"
+        )
         assert count(db, "select count(*) from events where id like 'batch-%%'") == 1000
     # values 80..99 in each hundred raise temperature-high, once per event
     wait_until(
         lambda: count(db, "select count(*) from alerts where event_id like 'batch-%%'") == 200,
-        30,
-        "the alerts",
+        timeout=30,
+        what="the alerts",
     )
 
 
@@ -99,8 +109,8 @@ def test_order_within_a_partition_is_kept(pipeline, db):
         assert pipeline.gateway.post("/publish", json=chunk).status_code == 202
     wait_until(
         lambda: count(db, "select count(*) from events where subject = 'one-key'") == 200,
-        30,
-        "the ordered events",
+        timeout=30,
+        what="the ordered events",
     )
     values = [
         r[0]
@@ -129,7 +139,9 @@ def test_a_poison_record_is_dead_lettered_and_the_rest_flows(pipeline, db, kafka
     producer.flush(10)
 
     wait_until(
-        lambda: count(db, "select count(*) from events where source = '/poison'"), 30, "good event"
+        lambda: count(db, "select count(*) from events where source = '/poison'"),
+        timeout=30,
+        what="good event",
     )
     assert count(db, "select count(*) from events where id = 'bad-1'") == 0
 
