@@ -1,33 +1,38 @@
-"""The gateway's HTTP API: Fn's invoke and trigger endpoints, /publish, health and metrics."""
+"""The gateway's HTTP API: Fn's invoke and trigger endpoints and API v2, the OCI
+Functions API, /publish, health and metrics."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from eventcore.cloudevent import format_time
+from gateway import calls, fnapi
 from gateway import headers as fnheaders
-from gateway.errors import ClientClosedError, GatewayError, RequestTooLargeError
-from gateway.ids import new_id
-from gateway.registry import App, Function, load_app
+from gateway.errors import GatewayError, MethodNotAllowedError, PathNotFoundError
+from gateway.oci import api as ociapi
+from gateway.oci.keys import load_keys
+from gateway.oci.shapes import error_json
+from gateway.registry import DeclaredApp, load_app
 from gateway.runtime import Runtime
 from gateway.settings import GatewaySettings
 
 _ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def create_app(settings: GatewaySettings | None = None, app: App | None = None) -> Starlette:
-    """The gateway for ``app`` (default: the repository's app.yaml and functions)."""
+def create_app(
+    settings: GatewaySettings | None = None, declared: DeclaredApp | None = None
+) -> Starlette:
+    """The gateway for ``declared`` (default: the repository's app.yaml and functions)."""
     settings = settings or GatewaySettings.from_env()
-    runtime = Runtime(app or load_app(settings.root), settings)
+    runtime = Runtime(declared or load_app(settings.root), settings)
+    keys = load_keys(settings.oci_keys) if settings.oci_keys else None
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -38,16 +43,10 @@ def create_app(settings: GatewaySettings | None = None, app: App | None = None) 
             await runtime.stop()
 
     async def invoke(request: Request) -> Response:
-        fn = runtime.app.function(request.path_params["fn_id"])
-        call_id = _call_id(request)
-        body = await _read_body(request, settings.max_body_bytes)
-        forwarded = fnheaders.invoke_request(request.headers.items()) + _call_headers(fn, call_id)
-        if request.headers.get("fn-invoke-type", "").lower() == "detached":
-            runtime.call_detached(fn, forwarded, body)
-            return _response(202, [("Fn-Call-Id", call_id)], b"")
-        result = await runtime.call(fn, forwarded, body)
-        answer = [*fnheaders.invoke_response(result.headers), ("Fn-Call-Id", call_id)]
-        return _response(200, answer, result.body)
+        fn_id = request.path_params["fn_id"]
+        runtime.function(fn_id)  # Fn's 404 comes before the body is read
+        body = await calls.read_body(request, settings.max_body_bytes)
+        return await calls.invoke(runtime, request, fn_id, body)
 
     async def trigger(request: Request) -> Response:
         source = "/" + request.path_params.get("source", "")
@@ -56,18 +55,18 @@ def create_app(settings: GatewaySettings | None = None, app: App | None = None) 
     async def publish(request: Request) -> Response:
         # The original system's clients POST to /publish: the publish
         # function's HTTP trigger, at the path they already use.
-        return await _run_trigger(request, runtime.app.name, "/publish")
+        return await _run_trigger(request, runtime.declared.name, "/publish")
 
     async def _run_trigger(request: Request, app_name: str, source: str) -> Response:
-        fn, _ = runtime.app.trigger(app_name, source)
-        call_id = _call_id(request)
-        body = await _read_body(request, settings.max_body_bytes)
+        fn = runtime.function(runtime.catalog.http_trigger(app_name, source).fn_id)
+        call_id = calls.call_id_for(request)
+        body = await calls.read_body(request, settings.max_body_bytes)
         forwarded = fnheaders.trigger_request(
             request.headers.items(), request.method, str(request.url)
-        ) + _call_headers(fn, call_id)
+        ) + calls.call_headers(fn, call_id)
         result = await runtime.call(fn, forwarded, body)
         status, answer = fnheaders.trigger_response(result.headers)
-        return _response(status, [*answer, ("Fn-Call-Id", call_id)], result.body)
+        return calls.response(status, [*answer, ("Fn-Call-Id", call_id)], result.body)
 
     async def livez(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -76,8 +75,9 @@ def create_app(settings: GatewaySettings | None = None, app: App | None = None) 
         functions = {
             pool.fn.name: {"ready": pool.ready, "min": pool.min_instances}
             for pool in runtime.pools.values()
+            if pool.fn.app_name == runtime.declared.name
         }
-        ready = bool(runtime.pools) and runtime.ready
+        ready = runtime.ready
         return JSONResponse(
             {"status": "ready" if ready else "starting", "functions": functions},
             status_code=200 if ready else 503,
@@ -91,11 +91,28 @@ def create_app(settings: GatewaySettings | None = None, app: App | None = None) 
         headers = dict(error.headers)
         if call_id := getattr(request.state, "call_id", None):
             headers["Fn-Call-Id"] = call_id
-        return JSONResponse({"message": error.message}, error.status, headers)
+        if error.status == 444:
+            return Response(status_code=444)  # the client is gone; Fn sends nothing
+        if ociapi.is_oci(request):
+            headers["opc-request-id"] = ociapi.request_id(request)
+            return JSONResponse(error_json(error.status, error.message), error.status, headers)
+        document = {"message": error.message}
+        if error.fields:
+            document["fields"] = error.fields
+        return JSONResponse(document, error.status, headers)
 
-    async def http_error(_: Request, error: Exception) -> Response:
+    async def http_error(request: Request, error: Exception) -> Response:
+        # Routing's own 404 and 405, in Fn's words: "Path not found: GET /x".
         assert isinstance(error, HTTPException)
-        return JSONResponse({"message": error.detail}, error.status_code, error.headers)
+        kind: type[GatewayError] = (
+            MethodNotAllowedError if error.status_code == 405 else PathNotFoundError
+        )
+        message = f"{kind.message}: {request.method} {request.url.path}"
+        if error.status_code not in (404, 405):
+            message = error.detail
+        failure = kind(message, headers=dict(error.headers or {}))
+        failure.status = error.status_code
+        return await gateway_error(request, failure)
 
     starlette = Starlette(
         routes=[
@@ -103,6 +120,8 @@ def create_app(settings: GatewaySettings | None = None, app: App | None = None) 
             Route("/t/{app_name}", trigger, methods=_ANY),
             Route("/t/{app_name}/{source:path}", trigger, methods=_ANY),
             Route("/publish", publish, methods=_ANY),
+            *fnapi.routes(runtime),
+            *ociapi.routes(runtime, keys),
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
@@ -112,44 +131,3 @@ def create_app(settings: GatewaySettings | None = None, app: App | None = None) 
     )
     starlette.state.runtime = runtime
     return starlette
-
-
-def _call_id(request: Request) -> str:
-    call_id = new_id()
-    request.state.call_id = call_id
-    return call_id
-
-
-def _call_headers(fn: Function, call_id: str) -> list[tuple[str, str]]:
-    deadline = datetime.now(UTC) + timedelta(seconds=fn.timeout)
-    return [("Fn-Call-Id", call_id), ("Fn-Deadline", format_time(deadline))]
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to be over the limit
-    (from Content-Length before reading a byte, else while streaming)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise RequestTooLargeError()
-    chunks = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestTooLargeError()
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise ClientClosedError() from None
-    return b"".join(chunks)
-
-
-def _response(status: int, headers: list[tuple[str, str]], body: bytes) -> Response:
-    # Response(headers=...) takes a mapping; a function may repeat a header.
-    if status in (204, 304):
-        body = b""  # these statuses carry no body, whatever the function said
-    response = Response(content=body, status_code=status)
-    response.raw_headers.extend(
-        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
-    )
-    return response

@@ -15,9 +15,12 @@ class GatewayError(Exception):
         *,
         headers: dict[str, str] | None = None,
         detail: bytes = b"",
+        fields: str = "",
     ) -> None:
         self.message = message or type(self).message
         self.headers = headers or {}
+        # Which part of the request was wrong, as Fn's error model's ``fields``.
+        self.fields = fields
         # What the function said, for the log only: Fn does not pass it on.
         self.detail = detail
         super().__init__(self.message)
@@ -94,3 +97,30 @@ class InitTimeoutError(GatewayError):
 
 class ConfigError(GatewayError):
     """app.yaml or a func.yaml that cannot be used; says which file and why."""
+
+
+class BadRequestError(GatewayError):
+    """A request the API cannot accept; the message says what is wrong."""
+
+    status = 400
+    message = "Invalid JSON"
+
+
+class ConflictError(GatewayError):
+    status = 409
+
+
+class PathNotFoundError(NotFoundError):
+    message = "Path not found"
+
+
+class MethodNotAllowedError(GatewayError):
+    status = 405
+    message = "Method not allowed"
+
+
+class ImageNotLocalError(GatewayError):
+    """The function's image is not one of this repository's functions, so
+    there is nothing here to run (the local runtime pulls no images)."""
+
+    status = 502

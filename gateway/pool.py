@@ -137,6 +137,15 @@ class FunctionPool:
         self._busy.clear()
         await asyncio.gather(*(i.stop(self._grace_s) for i in instances), *self._stopping)
 
+    async def retire(self) -> None:
+        """Close once the calls under way and queued have run (a function that
+        changed or went away): bounded by the function's timeout."""
+        deadline = time.monotonic() + self.fn.timeout + self._grace_s
+        # A rare event (a function changed or was deleted): polling is enough.
+        while (self._busy or self._waiters) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(_TICK_S / 5)
+        await self.close()
+
     async def _acquire(self) -> Instance:
         if self._closed:
             raise ServerBusyError(headers={"Retry-After": self._retry_after})

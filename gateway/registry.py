@@ -1,7 +1,8 @@
-"""The function registry: ``app.yaml`` and every ``functions/*/func.yaml``, as Fn sees them.
+"""The declared app: ``app.yaml`` and every ``functions/*/func.yaml``, as ``fn deploy`` reads them.
 
-IDs are derived from names, so an app, function or trigger keeps its ID across
-restarts, as it would in the Fn server's database.
+The gateway deploys them into its catalog at every start, with IDs derived
+from their names, so the IDs stay the same across restarts and fresh run
+directories alike (the fn CLI caches invoke endpoints by ID).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.errors import AppNotFoundError, ConfigError, FnNotFoundError, TriggerNotFoundError
+from gateway.errors import ConfigError, FnNotFoundError
 from gateway.ids import stable_id
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -60,33 +61,89 @@ class _AppFile(BaseModel):
 
 
 @dataclass(frozen=True)
-class Trigger:
-    id: str
-    name: str
-    type: str
-    source: str
-    fn_id: str
+class Code:
+    """A function's code in this repository: what an instance runs."""
 
-
-@dataclass(frozen=True)
-class Function:
-    """One function of the app, with what it takes to run it."""
-
-    id: str
-    name: str
-    app_id: str
-    app_name: str
-    version: str
     directory: Path
     entry_file: Path
     entry_point: str
+
+
+@dataclass(frozen=True)
+class DeclaredTrigger:
+    name: str
+    type: str
+    source: str
+
+
+@dataclass(frozen=True)
+class DeclaredFunction:
+    """A ``func.yaml``: what ``fn deploy`` would register, and the code it names."""
+
+    name: str
+    version: str
+    image: str
     memory: int
     timeout: int
     idle_timeout: int
     content_type: str | None
     config: Mapping[str, str]
     annotations: Mapping[str, Any]
-    triggers: tuple[Trigger, ...]
+    triggers: tuple[DeclaredTrigger, ...]
+    code: Code
+
+
+@dataclass(frozen=True)
+class DeclaredApp:
+    """``app.yaml`` and its functions, deployed into the catalog at every start."""
+
+    name: str
+    config: Mapping[str, str]
+    annotations: Mapping[str, Any]
+    functions: tuple[DeclaredFunction, ...] = field(default=())
+
+    def function_named(self, name: str) -> DeclaredFunction:
+        for fn in self.functions:
+            if fn.name == name:
+                return fn
+        raise FnNotFoundError()
+
+    def code_for(self, image: str) -> Code | None:
+        """The code an image names: ``[registry/]…/<function>[:tag][@digest]``
+        runs ``functions/<function>``, whatever the registry and tag."""
+        name = image.partition("@")[0].rpartition("/")[2].partition(":")[0]
+        for fn in self.functions:
+            if fn.name == name:
+                return fn.code
+        return None
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function as an instance runs it: its catalog entry joined with its code."""
+
+    id: str
+    name: str
+    app_id: str
+    app_name: str
+    image: str
+    code: Code
+    memory: int
+    timeout: int
+    idle_timeout: int
+    config: Mapping[str, str]
+
+    @property
+    def directory(self) -> Path:
+        return self.code.directory
+
+    @property
+    def entry_file(self) -> Path:
+        return self.code.entry_file
+
+    @property
+    def entry_point(self) -> str:
+        return self.code.entry_point
 
     def environment(self, overrides: Mapping[str, str]) -> dict[str, str]:
         """Its configuration as Fn gives it: app config, then function config; a
@@ -95,83 +152,52 @@ class Function:
         return {key: overrides.get(key, value) for key, value in self.config.items()}
 
 
-@dataclass(frozen=True)
-class App:
-    id: str
-    name: str
-    config: Mapping[str, str]
-    annotations: Mapping[str, Any]
-    functions: tuple[Function, ...] = field(default=())
-
-    def function(self, fn_id: str) -> Function:
-        for fn in self.functions:
-            if fn.id == fn_id:
-                return fn
-        raise FnNotFoundError()
-
-    def function_named(self, name: str) -> Function:
-        for fn in self.functions:
-            if fn.name == name:
-                return fn
-        raise FnNotFoundError()
-
-    def trigger(self, app_name: str, source: str) -> tuple[Function, Trigger]:
-        if app_name != self.name:
-            raise AppNotFoundError()
-        for fn in self.functions:
-            for trigger in fn.triggers:
-                if trigger.type == "http" and trigger.source == source:
-                    return fn, trigger
-        raise TriggerNotFoundError()
-
-
-def load_app(root: Path, functions_dir: Path | None = None) -> App:
+def load_app(root: Path, functions_dir: Path | None = None) -> DeclaredApp:
     """Read ``root/app.yaml`` and every ``func.yaml`` one level under ``functions/``."""
     app_file = _parse(root / APPFILE, _AppFile)
-    app_id = stable_id("app", app_file.name)
     functions = []
     for path in sorted((functions_dir or root / "functions").glob(f"*/{FUNCFILE}")):
-        functions.append(_function(path, app_file, app_id))
+        functions.append(_function(path, app_file.name))
     names = [fn.name for fn in functions]
     duplicates = {name for name in names if names.count(name) > 1}
     if duplicates:
         raise ConfigError(f"function names used twice: {', '.join(sorted(duplicates))}")
-    return App(app_id, app_file.name, app_file.config, app_file.annotations, tuple(functions))
+    return DeclaredApp(app_file.name, app_file.config, app_file.annotations, tuple(functions))
+
+
+def app_id(app_name: str) -> str:
+    """The ID the catalog gives a declared app, derived from its name alone."""
+    return stable_id("app", app_name)
 
 
 def function_id(app_name: str, fn_name: str) -> str:
-    """The ID a function of this app has, without reading any file."""
+    """The ID a declared function has, without reading any file."""
     return stable_id("fn", app_name, fn_name)
 
 
-def _function(path: Path, app_file: _AppFile, app_id: str) -> Function:
+def trigger_id(app_name: str, fn_name: str, trigger_name: str) -> str:
+    return stable_id("trigger", app_name, fn_name, trigger_name)
+
+
+def _function(path: Path, app_name: str) -> DeclaredFunction:
     spec = _parse(path, _FuncFile)
-    fn_id = function_id(app_file.name, spec.name)
     entry_file, entry_point = _entry(path.parent, spec.entrypoint)
     if not entry_file.is_file():
         raise ConfigError(f"{path}: entry point {entry_file.name} not found in {path.parent}")
-    triggers = tuple(
-        Trigger(
-            stable_id("trigger", app_file.name, spec.name, t.name), t.name, t.type, t.source, fn_id
-        )
-        for t in spec.triggers
-    )
-    return Function(
-        id=fn_id,
+    return DeclaredFunction(
         name=spec.name,
-        app_id=app_id,
-        app_name=app_file.name,
         version=spec.version,
-        directory=path.parent,
-        entry_file=entry_file,
-        entry_point=entry_point,
+        # fn deploy names the image <registry>/<name>:<version>; the app's name
+        # stands in for the registry, as the Dockerfiles tag them.
+        image=f"{app_name}/{spec.name}:{spec.version}",
         memory=spec.memory,
         timeout=spec.timeout,
         idle_timeout=spec.idle_timeout,
         content_type=spec.content_type,
-        config={**app_file.config, **spec.config},
+        config=spec.config,
         annotations=spec.annotations,
-        triggers=triggers,
+        triggers=tuple(DeclaredTrigger(t.name, t.type, t.source) for t in spec.triggers),
+        code=Code(path.parent, entry_file, entry_point),
     )
 
 

@@ -1,72 +1,103 @@
-"""The runtime: the app's functions, a pool for each, and running a call."""
+"""The runtime: the catalog of functions, a pool of instances for each that runs, and a call."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from contextlib import ExitStack
-from typing import IO
+from collections.abc import Coroutine
+from contextlib import ExitStack, closing
+from pathlib import Path
+from typing import IO, Any
 
-from gateway.errors import GatewayError
+from gateway.catalog.models import AppRecord, FnRecord
+from gateway.catalog.store import Catalog
+from gateway.errors import GatewayError, ImageNotLocalError
 from gateway.instance import CallResult
 from gateway.metrics import GatewayMetrics
 from gateway.pool import FunctionPool
-from gateway.registry import App, Function
+from gateway.registry import DeclaredApp, Function
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger("eventfn.gateway")
 
 
 class Runtime:
-    """Starts and stops the pools; every call goes through :meth:`call`."""
+    """The catalog, a pool for each function that runs, and running a call."""
 
-    def __init__(self, app: App, settings: GatewaySettings) -> None:
-        self.app = app
+    def __init__(self, declared: DeclaredApp, settings: GatewaySettings) -> None:
+        self.declared = declared
         self.settings = settings
         self.pools: dict[str, FunctionPool] = {}
         self.metrics = GatewayMetrics(lambda: self.pools.values())
+        self._catalog: Catalog | None = None
+        self._declared_ids: frozenset[str] = frozenset()
+        self._functions: dict[str, tuple[FnRecord, AppRecord, Function]] = {}
+        self._logs: dict[Path, IO[bytes]] = {}
         self._files = ExitStack()
-        self._detached: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            raise RuntimeError("the runtime has not started")
+        return self._catalog
 
     async def start(self) -> None:
+        """Deploy the declared app into the catalog and warm its functions."""
         self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
-        socket_root = self.settings.run_dir / "fn"
-        for fn in self.app.functions:
-            self.pools[fn.id] = FunctionPool(
-                fn,
-                fdk=self.settings.fdk,
-                environ=self.settings.environ,
-                functions_path=self.settings.root / "functions",
-                socket_root=socket_root,
-                log_file=self._open_log(fn),
-                min_instances=self.settings.min_instances,
-                max_instances=self.settings.max_instances,
-                start_timeout_s=self.settings.start_timeout_s,
-                shutdown_grace_s=self.settings.shutdown_grace_s,
-                retry_after_s=self.settings.retry_after_s,
-            )
-        await asyncio.gather(*(pool.start() for pool in self.pools.values()))
-
-    def _open_log(self, fn: Function) -> IO[bytes]:
-        """The function's log, which its instances' stdout and stderr append to."""
-        path = self.settings.logs_dir / f"fn-{fn.name}.log"
-        return self._files.enter_context(path.open("ab", buffering=0))
+        self._catalog = self._files.enter_context(closing(Catalog(self.settings.catalog_path)))
+        self._declared_ids = frozenset(self.catalog.deploy(self.declared).values())
+        for fn_id in sorted(self._declared_ids):
+            await self._pool(self.function(fn_id))
 
     async def stop(self) -> None:
-        if self._detached:
-            await asyncio.wait(self._detached, timeout=self.settings.shutdown_grace_s)
+        if self._background:
+            await asyncio.wait(self._background, timeout=self.settings.shutdown_grace_s)
         await asyncio.gather(*(pool.close() for pool in self.pools.values()))
         self._files.close()
 
     @property
     def ready(self) -> bool:
-        return all(pool.healthy for pool in self.pools.values())
+        """Every declared function has its warm instances (API-created ones start on demand)."""
+        declared = [pool for pool in self.pools.values() if pool.fn.id in self._declared_ids]
+        return bool(declared) and all(pool.healthy for pool in declared)
+
+    def function(self, fn_id: str) -> Function:
+        """What runs for ``fn_id``: its catalog entry, its app's config, and the
+        repository code its image names (Fn's 404 if it does not exist)."""
+        record = self.catalog.fn(fn_id)
+        app = self.catalog.app(record.app_id)
+        cached = self._functions.get(fn_id)
+        if cached is not None and cached[0] is record and cached[1] is app:
+            return cached[2]
+        code = self.declared.code_for(record.image)
+        if code is None:
+            raise ImageNotLocalError(
+                f'image "{record.image}" is not a function of this repository: the local '
+                "runtime runs only the functions under functions/ (an image such as "
+                f"{self.declared.name}/<function>:<version>, from any registry)"
+            )
+        fn = Function(
+            id=record.id,
+            name=record.name,
+            app_id=app.id,
+            app_name=app.name,
+            image=record.image,
+            code=code,
+            memory=record.memory,
+            timeout=record.timeout,
+            idle_timeout=record.idle_timeout,
+            config={**app.config, **record.config},
+        )
+        self._functions[fn_id] = (record, app, fn)
+        return fn
 
     async def call(self, fn: Function, headers: list[tuple[str, str]], body: bytes) -> CallResult:
         """Run one call; the outcome is counted whatever it is."""
         try:
-            result = await self.pools[fn.id].call(headers, body)
+            pool = await self._pool(fn)
+            result = await pool.call(headers, body)
         except GatewayError as error:
             self.metrics.calls.labels(fn.name, str(error.status)).inc()
             log.warning(
@@ -88,6 +119,54 @@ class Runtime:
             with contextlib.suppress(GatewayError):  # counted and logged by call()
                 await self.call(fn, headers, body)
 
-        task = asyncio.get_running_loop().create_task(run())
-        self._detached.add(task)
-        task.add_done_callback(self._detached.discard)
+        self._in_background(run())
+
+    def retire(self, fn_ids: list[str]) -> None:
+        """Functions removed from the catalog: their instances stop once idle."""
+        for fn_id in fn_ids:
+            self._functions.pop(fn_id, None)
+            pool = self.pools.pop(fn_id, None)
+            if pool is not None:
+                self._in_background(pool.retire())
+
+    async def _pool(self, fn: Function) -> FunctionPool:
+        """The pool running ``fn`` as it is now; a function whose image, config
+        or resources changed gets a new pool, and the old one retires."""
+        pool = self.pools.get(fn.id)
+        if pool is not None and pool.fn == fn:
+            return pool
+        if pool is not None:
+            log.info("function %s changed; new instances take its calls", fn.name)
+            self._in_background(pool.retire())
+        # Declared functions stay warm; the ones created through the API start
+        # on their first call and stop after their idle_timeout, as on Fn.
+        warm = self.settings.min_instances if fn.id in self._declared_ids else 0
+        pool = FunctionPool(
+            fn,
+            fdk=self.settings.fdk,
+            environ=self.settings.environ,
+            functions_path=self.settings.root / "functions",
+            socket_root=self.settings.run_dir / "fn",
+            log_file=self._log(fn),
+            min_instances=warm,
+            max_instances=self.settings.max_instances,
+            start_timeout_s=self.settings.start_timeout_s,
+            shutdown_grace_s=self.settings.shutdown_grace_s,
+            retry_after_s=self.settings.retry_after_s,
+        )
+        self.pools[fn.id] = pool  # before awaiting, so concurrent calls share it
+        await pool.start()
+        return pool
+
+    def _log(self, fn: Function) -> IO[bytes]:
+        """The function's log, which its instances' stdout and stderr append to."""
+        name = fn.name if fn.app_name == self.declared.name else f"{fn.app_name}-{fn.name}"
+        path = self.settings.logs_dir / f"fn-{name}.log"
+        if path not in self._logs:
+            self._logs[path] = self._files.enter_context(path.open("ab", buffering=0))
+        return self._logs[path]
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

@@ -28,6 +28,9 @@ class GatewaySettings:
     shutdown_grace_s: float = 10.0
     retry_after_s: int = 1
     fdk: Path = Path(sys.executable).parent / "fdk"
+    # keyId -> PEM public key; when set, every OCI API request must be signed.
+    oci_keys: Path | None = None
+    oci_compartment_id: str = "ocid1.compartment.oc1..eventfn"
     environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @classmethod
@@ -49,6 +52,8 @@ class GatewaySettings:
             "shutdown_grace_s": float(env.get("EVENTFN_SHUTDOWN_GRACE_S", cls.shutdown_grace_s)),
             "retry_after_s": int(env.get("EVENTFN_RETRY_AFTER_S", cls.retry_after_s)),
             "fdk": Path(env.get("EVENTFN_FDK", str(cls.fdk))),
+            "oci_keys": Path(env["EVENTFN_OCI_KEYS"]) if env.get("EVENTFN_OCI_KEYS") else None,
+            "oci_compartment_id": env.get("EVENTFN_OCI_COMPARTMENT_ID", cls.oci_compartment_id),
             "environ": MappingProxyType(env),
         }
         values.update(explicit)
@@ -57,3 +62,8 @@ class GatewaySettings:
     @property
     def logs_dir(self) -> Path:
         return self.run_dir / "logs"
+
+    @property
+    def catalog_path(self) -> Path:
+        """Where apps, functions and triggers live between restarts."""
+        return self.run_dir / "catalog.db"

@@ -5,7 +5,10 @@
 set -euo pipefail
 # shellcheck source=scripts/lib/setup.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/setup.sh"
+# shellcheck source=scripts/lib/clients.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/clients.sh"
 eventfn_setup
+eventfn_setup_clients
 cd "$ROOT"
 scripts/check
 status=0

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from gateway.registry import load_app
+from gateway.registry import function_id, load_app
 from gateway.settings import MIB, ROOT
 
 
@@ -74,5 +74,9 @@ def _targets(env: Mapping[str, str]) -> dict[str, str]:
         return {name.strip(): url.strip() for name, url in pairs}
     gateway = env.get("GATEWAY_URL", "http://127.0.0.1:8080").rstrip("/")
     app = load_app(Path(env.get("EVENTFN_ROOT", str(ROOT))))
-    names = env.get("EVENTFN_BRIDGE_FUNCTIONS", "persist,alert").split(",")
-    return {name: f"{gateway}/invoke/{app.function_named(name.strip()).id}" for name in names}
+    names = [n.strip() for n in env.get("EVENTFN_BRIDGE_FUNCTIONS", "persist,alert").split(",")]
+    # The gateway deploys declared functions under these IDs (and keeps them).
+    return {
+        name: f"{gateway}/invoke/{function_id(app.name, app.function_named(name).name)}"
+        for name in names
+    }

@@ -131,10 +131,10 @@ def test_one_call_at_a_time_per_instance(gateway):
     ("method", "path", "status", "message"),
     [
         ("POST", "/invoke/NOSUCHFUNCTION", 404, "Fn not found"),
-        ("GET", "/invoke/x", 405, "Method Not Allowed"),
+        ("GET", "/invoke/x", 405, "Method not allowed: GET /invoke/x"),
         ("POST", "/t/fixtures/nope", 404, "Trigger not found"),
         ("POST", "/t/otherapp/echo", 404, "App not found"),
-        ("GET", "/nowhere", 404, "Not Found"),
+        ("GET", "/nowhere", 404, "Path not found: GET /nowhere"),
     ],
 )
 def test_unknown_things_get_clear_json_4xx(gateway, method, path, status, message):

@@ -2,42 +2,42 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import AppNotFoundError, ConfigError, FnNotFoundError, TriggerNotFoundError
-from gateway.registry import function_id, load_app
+from gateway.errors import ConfigError, FnNotFoundError
+from gateway.registry import load_app
 
 ROOT = Path(__file__).parents[2]
 FIXTURES = ROOT / "tests/fixtures/app"
 
 
-def test_the_repository_app_has_the_three_functions_and_the_publish_trigger():
+def test_the_repository_app_declares_the_three_functions_and_the_publish_trigger():
     app = load_app(ROOT)
     assert app.name == "eventfn"
     assert {fn.name for fn in app.functions} == {"publish", "persist", "alert"}
-    fn, trigger = app.trigger("eventfn", "/publish")
-    assert fn.name == "publish"
-    assert trigger.id == load_app(ROOT).trigger("eventfn", "/publish")[1].id
-    assert fn.id == function_id("eventfn", "publish")
-    assert fn.entry_file == ROOT / "functions/publish/func.py"
-    assert fn.entry_point == "handler"
+    publish = app.function_named("publish")
+    assert publish.image == "eventfn/publish:0.1.0"
+    assert [(t.name, t.type, t.source) for t in publish.triggers] == [
+        ("publish", "http", "/publish")
+    ]
+    assert publish.code.entry_file == ROOT / "functions/publish/func.py"
+    assert publish.code.entry_point == "handler"
 
 
-def test_config_merges_app_then_function_and_the_environment_overrides_declared_keys():
-    echo = load_app(FIXTURES).function_named("echo")
-    assert echo.environment({}) == {"FIXTURE_APP": "app-value", "FIXTURE_SHARED": "from-fn"}
-    assert echo.environment({"FIXTURE_APP": "env", "UNRELATED": "x"}) == {
-        "FIXTURE_APP": "env",
-        "FIXTURE_SHARED": "from-fn",
-    }
+def test_an_image_runs_the_repository_function_it_names_whatever_registry_and_tag():
+    app = load_app(ROOT)
+    publish = app.function_named("publish").code
+    assert app.code_for("eventfn/publish:0.0.1") == publish
+    assert app.code_for("iad.ocir.io/tenancy/eventfn/publish:0.0.9") == publish
+    assert app.code_for("publish") == publish
+    assert app.code_for("eventfn/publish@sha256:abc") == publish
+    assert app.code_for("someone/else:1.0") is None
 
 
-def test_lookups_fail_with_fns_messages():
+def test_function_config_is_its_own_and_lookups_fail_with_fns_messages():
     app = load_app(FIXTURES)
+    assert app.function_named("echo").config == {"FIXTURE_SHARED": "from-fn"}
+    assert app.config == {"FIXTURE_APP": "app-value", "FIXTURE_SHARED": "from-app"}
     with pytest.raises(FnNotFoundError, match="Fn not found"):
-        app.function("nope")
-    with pytest.raises(AppNotFoundError, match="App not found"):
-        app.trigger("other", "/echo")
-    with pytest.raises(TriggerNotFoundError, match="Trigger not found"):
-        app.trigger("fixtures", "/nope")
+        app.function_named("nope")
 
 
 def test_a_bad_func_yaml_names_the_file_and_field(tmp_path):

@@ -1,0 +1,81 @@
+"""Running a function for an HTTP request: what /invoke, the HTTP triggers and
+the OCI invoke action share (body limits, call IDs, deadlines, detached calls)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from eventcore.cloudevent import format_time
+from gateway import headers as fnheaders
+from gateway.errors import ClientClosedError, RequestTooLargeError
+from gateway.ids import new_id
+from gateway.registry import Function
+from gateway.runtime import Runtime
+
+
+async def invoke(
+    runtime: Runtime,
+    request: Request,
+    fn_id: str,
+    body: bytes,
+    extra: list[tuple[str, str]] = [],  # noqa: B006
+    withheld: frozenset[str] = frozenset(),
+) -> Response:
+    """Fn's invoke: 200 with the function's headers and body, or 202 at once
+    for ``Fn-Invoke-Type: detached``; ``Fn-Call-Id`` (and ``extra``) on both.
+    Headers named in ``withheld`` (lower-case) do not reach the function."""
+    fn = runtime.function(fn_id)
+    call_id = call_id_for(request)
+    passed = [(k, v) for k, v in request.headers.items() if k.lower() not in withheld]
+    forwarded = fnheaders.invoke_request(passed) + call_headers(fn, call_id)
+    answer = [("Fn-Call-Id", call_id), *extra]
+    if request.headers.get("fn-invoke-type", "").lower() == "detached":
+        runtime.call_detached(fn, forwarded, body)
+        return response(202, answer, b"")
+    result = await runtime.call(fn, forwarded, body)
+    return response(200, [*fnheaders.invoke_response(result.headers), *answer], result.body)
+
+
+def call_id_for(request: Request) -> str:
+    """A new call ID, kept on the request so that error responses carry it too."""
+    call_id = new_id()
+    request.state.call_id = call_id
+    return call_id
+
+
+def call_headers(fn: Function, call_id: str) -> list[tuple[str, str]]:
+    deadline = datetime.now(UTC) + timedelta(seconds=fn.timeout)
+    return [("Fn-Call-Id", call_id), ("Fn-Deadline", format_time(deadline))]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to be over the limit
+    (from Content-Length before reading a byte, else while streaming)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestTooLargeError()
+    chunks = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLargeError()
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientClosedError() from None
+    return b"".join(chunks)
+
+
+def response(status: int, headers: list[tuple[str, str]], body: bytes) -> Response:
+    # Response(headers=...) takes a mapping; a function may repeat a header.
+    if status in (204, 304):
+        body = b""  # these statuses carry no body, whatever the function said
+    answer = Response(content=body, status_code=status)
+    answer.raw_headers.extend(
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
+    )
+    return answer

@@ -1,0 +1,494 @@
+"""Apps, functions and triggers as the Fn server's API v2 defines them: the
+records, the rules a create or an update must pass (with the server's own
+messages), and their JSON. Pure: the store and the routes do the I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import orjson
+
+from eventcore.cloudevent import format_time
+from gateway.errors import BadRequestError
+
+INVOKE_ENDPOINT = "fnproject.io/fn/invokeEndpoint"
+HTTP_ENDPOINT = "fnproject.io/trigger/httpEndpoint"
+
+MAX_NAME = 255
+MAX_MEMORY_MB = 8 * 1024
+MAX_TIMEOUT_S = 300
+MAX_IDLE_TIMEOUT_S = 3600
+DEFAULT_MEMORY_MB = 128
+DEFAULT_TIMEOUT_S = 30
+DEFAULT_IDLE_TIMEOUT_S = 30
+SHAPES = ("GENERIC_X86", "GENERIC_ARM", "GENERIC_X86_ARM")
+SYSLOG_SCHEMES = ("udp", "tcp", "unix", "unixgram", "tcp+tls")
+TRIGGER_TYPES = ("http",)
+_MAX_ANNOTATION_KEY = 128
+_MAX_ANNOTATION_VALUE = 512
+_MAX_ANNOTATIONS = 100
+_ANNOTATION_KEY = re.compile(r"[!-~]+")
+DEFAULT_PER_PAGE = 30
+MAX_PER_PAGE = 100
+
+Config = Mapping[str, str]
+Annotations = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class AppRecord:
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    config: Config = field(default_factory=dict)
+    annotations: Annotations = field(default_factory=dict)
+    syslog_url: str | None = None
+    shape: str = ""
+
+
+@dataclass(frozen=True)
+class FnRecord:
+    id: str
+    name: str
+    app_id: str
+    image: str
+    created_at: datetime
+    updated_at: datetime
+    memory: int = DEFAULT_MEMORY_MB
+    timeout: int = DEFAULT_TIMEOUT_S
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT_S
+    config: Config = field(default_factory=dict)
+    annotations: Annotations = field(default_factory=dict)
+    shape: str = ""
+
+
+@dataclass(frozen=True)
+class TriggerRecord:
+    id: str
+    name: str
+    app_id: str
+    fn_id: str
+    type: str
+    source: str
+    created_at: datetime
+    updated_at: datetime
+    annotations: Annotations = field(default_factory=dict)
+
+
+Record = AppRecord | FnRecord | TriggerRecord
+_R = TypeVar("_R", AppRecord, FnRecord, TriggerRecord)
+
+
+# -- reading a request body -------------------------------------------------
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    """The JSON object a create or update sends; Fn answers "Invalid JSON" otherwise."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadRequestError(fields=str(error)) from None
+    if not isinstance(document, dict):
+        raise BadRequestError(fields="the body must be a JSON object")
+    return document
+
+
+def _string(doc: Mapping[str, Any], key: str) -> str:
+    value = doc.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequestError(fields=f"{key}: must be a string")
+    return value
+
+
+def _whole(doc: Mapping[str, Any], key: str, *, signed: bool = True) -> int:
+    """A number field as Go decodes it (0 when absent: "use the default")."""
+    value = doc.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise BadRequestError(fields=f"{key}: must be a whole number")
+    if not signed and value < 0:
+        raise BadRequestError(fields=f"{key}: must not be negative")
+    if abs(value) > 2**31 - 1:
+        raise BadRequestError(fields=f"{key}: out of range")
+    return int(value)
+
+
+def _config(doc: Mapping[str, Any]) -> dict[str, str] | None:
+    value = doc.get("config")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise BadRequestError(fields="config: must be an object of strings")
+    return dict(value)
+
+
+def _annotations(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    value = doc.get("annotations")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequestError(fields="annotations: must be an object")
+    return dict(value)
+
+
+def _refuse_server_fields(doc: Mapping[str, Any], id_message: str) -> None:
+    if _string(doc, "id"):
+        raise BadRequestError(id_message)
+
+
+# -- validation, in the order the Fn server checks ---------------------------
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _check_annotations(annotations: Annotations) -> None:
+    for key, value in annotations.items():
+        if not _ANNOTATION_KEY.fullmatch(key):
+            raise BadRequestError(
+                "Invalid annotation key, annotation keys must be non-empty ascii strings "
+                "excluding whitespace"
+            )
+        if len(key.encode()) > _MAX_ANNOTATION_KEY:
+            raise BadRequestError(
+                "Invalid annotation key length, annotation keys may not be larger than "
+                f"{_MAX_ANNOTATION_KEY} bytes"
+            )
+        if _is_empty(value):
+            raise BadRequestError(
+                "Invalid annotation value, annotation values may only be non-empty strings, "
+                "numbers, objects, or arrays"
+            )
+        if len(orjson.dumps(value)) > _MAX_ANNOTATION_VALUE:
+            raise BadRequestError(
+                "Invalid annotation value length, annotation values may not be larger than "
+                f"{_MAX_ANNOTATION_VALUE} bytes when serialized as JSON"
+            )
+    if len(annotations) > _MAX_ANNOTATIONS:
+        raise BadRequestError(
+            "Invalid annotation change, new key(s) exceed maximum permitted number of "
+            f"annotations keys ({_MAX_ANNOTATIONS})"
+        )
+
+
+def _merge_annotations(current: Annotations, change: Annotations | None) -> dict[str, Any]:
+    """Fn's patch rule: a key set to "" or null is removed, any other is set."""
+    merged = dict(current)
+    for key, value in (change or {}).items():
+        if _is_empty(value):
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _merge_config(current: Config, change: Config | None) -> dict[str, str]:
+    merged = dict(current)
+    for key, value in (change or {}).items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _is_word(name: str) -> bool:
+    return all(c.isalnum() or c in "_-" for c in name)
+
+
+def _check_app(app: AppRecord) -> None:
+    if not app.name:
+        raise BadRequestError("Missing Name")
+    if len(app.name) > MAX_NAME:
+        raise BadRequestError(f"App name must be {MAX_NAME} characters or less")
+    if not _is_word(app.name):
+        raise BadRequestError("Invalid app name")
+    _check_annotations(app.annotations)
+    if app.syslog_url:
+        scheme = app.syslog_url.strip().partition("://")[0]
+        if scheme not in SYSLOG_SCHEMES:
+            raise BadRequestError(
+                f'invalid syslog url: "{app.syslog_url}" invalid scheme, only '
+                "[tcp, udp, unix, unixgram, tcp+tls] are supported"
+            )
+    if app.shape and app.shape not in SHAPES:
+        raise BadRequestError("Invalid app shape")
+
+
+def _check_fn(fn: FnRecord) -> None:
+    if not fn.name:
+        raise BadRequestError("Missing Fn name")
+    if len(fn.name) > MAX_NAME:
+        raise BadRequestError(f"Fn name must be {MAX_NAME} characters or less")
+    if quote(fn.name, safe="$&+:=@") != fn.name:
+        raise BadRequestError("name must be a valid string")
+    if not fn.app_id:
+        raise BadRequestError("Missing AppID on Fn")
+    if not fn.image:
+        raise BadRequestError("Missing image on Fn")
+    if not 0 < fn.timeout <= MAX_TIMEOUT_S:
+        raise BadRequestError(
+            f"timeout value is out of range, must be between 0 and {MAX_TIMEOUT_S}"
+        )
+    if not 0 < fn.idle_timeout <= MAX_IDLE_TIMEOUT_S:
+        raise BadRequestError(
+            f"idle_timeout value is out of range, must be between 0 and {MAX_IDLE_TIMEOUT_S}"
+        )
+    if not 1 <= fn.memory <= MAX_MEMORY_MB:
+        raise BadRequestError(
+            f"memory value is out of range. It should be between 0 and {MAX_MEMORY_MB}"
+        )
+    _check_annotations(fn.annotations)
+
+
+def _check_trigger(trigger: TriggerRecord) -> None:
+    if not trigger.app_id:
+        raise BadRequestError("Missing App ID on Trigger")
+    if not trigger.name:
+        raise BadRequestError("Missing name on Trigger")
+    if len(trigger.name) > MAX_NAME:
+        raise BadRequestError(f"Trigger name must be {MAX_NAME} characters or less")
+    if not _is_word(trigger.name):
+        raise BadRequestError("Invalid name for Trigger")
+    if not trigger.fn_id:
+        raise BadRequestError("Missing Fn ID on Trigger")
+    if trigger.type not in TRIGGER_TYPES:
+        raise BadRequestError("Trigger Type Not Supported")
+    if not trigger.source:
+        raise BadRequestError("Missing Trigger Source")
+    if not trigger.source.startswith("/"):
+        raise BadRequestError("Missing Trigger Source Prefix '/'")
+    _check_annotations(trigger.annotations)
+
+
+# -- create and update: a request body and the clock give a new record -------
+
+
+def new_app(doc: Mapping[str, Any], app_id: str, now: datetime) -> AppRecord:
+    _refuse_server_fields(doc, "App ID cannot be supplied on create")
+    app = AppRecord(
+        id=app_id,
+        name=_string(doc, "name"),
+        created_at=now,
+        updated_at=now,
+        config=_config(doc) or {},
+        annotations=_annotations(doc) or {},
+        syslog_url=_string(doc, "syslog_url") or None,
+        shape=_string(doc, "shape"),
+    )
+    _check_app(app)
+    return app
+
+
+def updated_app(app: AppRecord, doc: Mapping[str, Any], now: datetime) -> AppRecord:
+    if _string(doc, "id") not in ("", app.id):
+        raise BadRequestError("App ID in path does not match ID in body")
+    syslog = doc.get("syslog_url")
+    changed = replace(
+        app,
+        config=_merge_config(app.config, _config(doc)),
+        annotations=_merge_annotations(app.annotations, _annotations(doc)),
+        syslog_url=app.syslog_url if syslog is None else (_string(doc, "syslog_url") or None),
+    )
+    _check_app(changed)
+    return _touched(app, changed, now)
+
+
+def new_fn(doc: Mapping[str, Any], fn_id: str, now: datetime) -> FnRecord:
+    """Fn's defaults fill what the body leaves out: 128 MB, 30 s, 30 s idle."""
+    _refuse_server_fields(doc, "ID cannot be provided for Fn creation")
+    if not _string(doc, "app_id"):
+        raise BadRequestError("Missing AppID on Fn")
+    if not _string(doc, "name"):
+        raise BadRequestError("Missing Fn name")
+    fn = FnRecord(
+        id=fn_id,
+        name=_string(doc, "name"),
+        app_id=_string(doc, "app_id"),
+        image=_string(doc, "image"),
+        created_at=now,
+        updated_at=now,
+        memory=_whole(doc, "memory", signed=False) or DEFAULT_MEMORY_MB,
+        timeout=_whole(doc, "timeout") or DEFAULT_TIMEOUT_S,
+        idle_timeout=_whole(doc, "idle_timeout") or DEFAULT_IDLE_TIMEOUT_S,
+        config=_config(doc) or {},
+        annotations=_annotations(doc) or {},
+    )
+    _check_fn(fn)
+    return fn
+
+
+def updated_fn(fn: FnRecord, doc: Mapping[str, Any], now: datetime) -> FnRecord:
+    """Only image, resources, config and annotations change; the name and app stay."""
+    if _string(doc, "id") not in ("", fn.id):
+        raise BadRequestError("Fn ID in path does not match that in body")
+    changed = replace(
+        fn,
+        image=_string(doc, "image") or fn.image,
+        memory=_whole(doc, "memory", signed=False) or fn.memory,
+        timeout=_whole(doc, "timeout") or fn.timeout,
+        idle_timeout=_whole(doc, "idle_timeout") or fn.idle_timeout,
+        config=_merge_config(fn.config, _config(doc)),
+        annotations=_merge_annotations(fn.annotations, _annotations(doc)),
+    )
+    _check_fn(changed)
+    return _touched(fn, changed, now)
+
+
+def new_trigger(doc: Mapping[str, Any], trigger_id: str, now: datetime) -> TriggerRecord:
+    _refuse_server_fields(doc, "ID cannot be provided for Trigger creation")
+    if not _zero_time(doc.get("created_at")) or not _zero_time(doc.get("updated_at")):
+        raise BadRequestError("Trigger Created At Provided for Create")
+    trigger = TriggerRecord(
+        id=trigger_id,
+        name=_string(doc, "name"),
+        app_id=_string(doc, "app_id"),
+        fn_id=_string(doc, "fn_id"),
+        type=_string(doc, "type"),
+        source=_string(doc, "source"),
+        created_at=now,
+        updated_at=now,
+        annotations=_annotations(doc) or {},
+    )
+    _check_trigger(trigger)
+    return trigger
+
+
+def updated_trigger(trigger: TriggerRecord, doc: Mapping[str, Any], now: datetime) -> TriggerRecord:
+    if _string(doc, "id") not in ("", trigger.id):
+        raise BadRequestError("ID in path does not match ID in body")
+    if _string(doc, "app_id") not in ("", trigger.app_id):
+        raise BadRequestError("Invalid Fn ID - not owned by specified app")
+    changed = replace(
+        trigger,
+        name=_string(doc, "name") or trigger.name,
+        fn_id=_string(doc, "fn_id") or trigger.fn_id,
+        source=_string(doc, "source") or trigger.source,
+        annotations=_merge_annotations(trigger.annotations, _annotations(doc)),
+    )
+    _check_trigger(changed)
+    return _touched(trigger, changed, now)
+
+
+def _zero_time(value: Any) -> bool:
+    """Absent, or Go's zero time, which Go clients send for a time they do not set."""
+    return not value or (isinstance(value, str) and value.startswith("0001-01-01T00:00:00"))
+
+
+def _touched(before: _R, after: _R, now: datetime) -> _R:
+    """``updated_at`` moves only when something did."""
+    return after if after == before else replace(after, updated_at=now)
+
+
+# -- lists -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a list asks for: Fn's ``cursor`` (the last name seen) and ``per_page``."""
+
+    after: str = ""
+    per_page: int = DEFAULT_PER_PAGE
+
+    @classmethod
+    def from_query(cls, cursor: str, per_page: str) -> Page:
+        try:
+            size = int(per_page or 0)
+        except ValueError:
+            size = 0  # Fn ignores a per_page it cannot read
+        size = DEFAULT_PER_PAGE if size <= 0 else min(size, MAX_PER_PAGE)
+        if not cursor:
+            return cls("", size)
+        try:
+            after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise BadRequestError("Invalid cursor", fields="cursor") from None
+        return cls(after, size)
+
+    def select(self, records: Iterable[_R], keep: Callable[[_R], bool]) -> tuple[list[_R], str]:
+        """The page's records by name, and the cursor for the next (only when this one is full)."""
+        chosen = sorted(
+            (r for r in records if keep(r) and (not self.after or r.name > self.after)),
+            key=lambda r: (r.name, r.id),
+        )[: self.per_page]
+        if len(chosen) < self.per_page:
+            return chosen, ""
+        cursor = base64.urlsafe_b64encode(chosen[-1].name.encode()).decode().rstrip("=")
+        return chosen, cursor
+
+
+# -- JSON --------------------------------------------------------------------
+
+
+def app_json(app: AppRecord) -> dict[str, Any]:
+    document: dict[str, Any] = {"id": app.id, "name": app.name}
+    if app.config:
+        document["config"] = dict(app.config)
+    if app.annotations:
+        document["annotations"] = dict(app.annotations)
+    if app.syslog_url:
+        document["syslog_url"] = app.syslog_url
+    if app.shape:
+        document["shape"] = app.shape
+    return {**document, **_times(app)}
+
+
+def fn_json(fn: FnRecord, base_url: str) -> dict[str, Any]:
+    """With ``fnproject.io/fn/invokeEndpoint`` built from the URL the client used."""
+    annotations = {**fn.annotations, INVOKE_ENDPOINT: f"{base_url}/invoke/{fn.id}"}
+    document: dict[str, Any] = {
+        "id": fn.id,
+        "name": fn.name,
+        "app_id": fn.app_id,
+        "image": fn.image,
+        "memory": fn.memory,
+        "timeout": fn.timeout,
+        "idle_timeout": fn.idle_timeout,
+        "config": dict(fn.config),
+        "annotations": annotations,
+    }
+    if fn.shape:
+        document["shape"] = fn.shape
+    return {**document, **_times(fn)}
+
+
+def trigger_json(trigger: TriggerRecord, app_name: str, base_url: str) -> dict[str, Any]:
+    """With ``fnproject.io/trigger/httpEndpoint`` for HTTP triggers."""
+    annotations = dict(trigger.annotations)
+    if trigger.type == "http":
+        annotations[HTTP_ENDPOINT] = f"{base_url}/t/{app_name}/{trigger.source.lstrip('/')}"
+    document: dict[str, Any] = {
+        "id": trigger.id,
+        "name": trigger.name,
+        "app_id": trigger.app_id,
+        "fn_id": trigger.fn_id,
+        "type": trigger.type,
+        "source": trigger.source,
+    }
+    if annotations:
+        document["annotations"] = annotations
+    return {**document, **_times(trigger)}
+
+
+def _times(record: Record) -> dict[str, str]:
+    return {
+        "created_at": format_time(record.created_at),
+        "updated_at": format_time(record.updated_at),
+    }
+
+
+def page_json(items: list[dict[str, Any]], cursor: str) -> dict[str, Any]:
+    return {"items": items, **({"next_cursor": cursor} if cursor else {})}
