@@ -158,7 +158,7 @@ class Instance:
             if self.process.returncode is not None:
                 raise InitFailedError(
                     f"Container failed to initialize, exit code {self.process.returncode}; "
-                    f"see logs/fn-{self.fn.name}.log"
+                    f"see logs/{self.fn.log_name}"
                 )
             if self._socket_ready():
                 try:

@@ -28,6 +28,10 @@ log = logging.getLogger("eventfn.gateway")
 _TICK_S = 0.5
 _MAX_BACKOFF_S = 30.0
 # What a function process inherits from the gateway besides its own config.
+# Instance numbers are unique in the gateway, not per pool: an instance's
+# socket directory is named after it, and a function that changed gets a new
+# pool while the old one's instances are still stopping.
+_NUMBERS = itertools.count(1)
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "EVENTFN_RUN_DIR")
 
 
@@ -70,7 +74,6 @@ class FunctionPool:
         self._busy: set[Instance] = set()
         self._starting = 0
         self._waiters: deque[asyncio.Future[Instance]] = deque()
-        self._numbers = itertools.count(1)
         self._failures = 0
         self._next_attempt = 0.0
         self._maintainer: asyncio.Task[None] | None = None
@@ -233,7 +236,7 @@ class FunctionPool:
         self._release(instance)
 
     async def _spawn(self, cold: bool) -> Instance:
-        instance = Instance(self.fn, next(self._numbers), self._socket_root)
+        instance = Instance(self.fn, next(_NUMBERS), self._socket_root)
         self._starting += 1
         began = time.monotonic()
         try:

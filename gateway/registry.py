@@ -132,6 +132,8 @@ class Function:
     timeout: int
     idle_timeout: int
     config: Mapping[str, str]
+    # The file under the run's logs/ its instances write to.
+    log_name: str
 
     @property
     def directory(self) -> Path:

@@ -89,6 +89,12 @@ class Runtime:
             timeout=record.timeout,
             idle_timeout=record.idle_timeout,
             config={**app.config, **record.config},
+            # The declared app's functions log to fn-<name>.log; others name their app too.
+            log_name=(
+                f"fn-{record.name}.log"
+                if app.name == self.declared.name
+                else f"fn-{app.name}-{record.name}.log"
+            ),
         )
         self._functions[fn_id] = (record, app, fn)
         return fn
@@ -160,8 +166,7 @@ class Runtime:
 
     def _log(self, fn: Function) -> IO[bytes]:
         """The function's log, which its instances' stdout and stderr append to."""
-        name = fn.name if fn.app_name == self.declared.name else f"{fn.app_name}-{fn.name}"
-        path = self.settings.logs_dir / f"fn-{name}.log"
+        path = self.settings.logs_dir / fn.log_name
         if path not in self._logs:
             self._logs[path] = self._files.enter_context(path.open("ab", buffering=0))
         return self._logs[path]

@@ -18,6 +18,7 @@ import pytest
 
 from infra.ports import free_ports
 from infra.waiting import WaitTimeoutError, wait_until
+from tests.clients import FN_CLI
 from tests.infra.helpers import describe, eventfn_processes
 from tests.support import ROOT
 
@@ -109,6 +110,76 @@ def test_the_curl_of_the_original_system_becomes_a_row_an_alert_and_a_log_line(r
     log = run_dir / "logs" / "fn-alert.log"
     wait_until(lambda: event_id in log.read_text(), timeout=5, what="the alert line")
     assert time.monotonic() - accepted < 5
+
+
+def fn(run_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """The real fn CLI against this run's gateway, with a home of its own."""
+    home = run_dir / "fn-home"
+    home.mkdir(exist_ok=True)
+    env = {"PATH": os.environ["PATH"], "HOME": str(home)}
+    env["FN_API_URL"] = read_env(run_dir)["GATEWAY_URL"]
+    return subprocess.run(
+        [str(FN_CLI), *args], input=stdin, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+needs_fn_cli = pytest.mark.skipif(
+    not FN_CLI.exists(),
+    reason="the fn CLI is not installed (scripts/lib/clients.sh says why; "
+    "EVENTFN_FN_CLI=/path/to/fn uses one built elsewhere)",
+)
+
+
+@needs_fn_cli
+def test_fn_invoke_publish_with_the_original_event_reaches_postgresql(run):
+    run_dir, _ = run
+    listed = fn(run_dir, "list", "functions", "eventfn")
+    assert listed.returncode == 0, listed.stderr
+    assert {line.split()[0] for line in listed.stdout.splitlines()[1:]} == {
+        "alert",
+        "persist",
+        "publish",
+    }
+    invoked = fn(
+        run_dir, "invoke", "eventfn", "publish", stdin='{"type":"TEMP","value":"ALERT:90"}'
+    )
+    assert invoked.returncode == 0, invoked.stderr
+    event_id = orjson.loads(invoked.stdout)["id"]
+    with psycopg.connect(read_env(run_dir)["DATABASE_URL"], autocommit=True) as db:
+        wait_until(
+            lambda: (
+                db.execute("select count(*) from events where id = %s", (event_id,)).fetchone()[0]
+                == 1
+            ),
+            timeout=5,
+            what="the row",
+        )
+
+
+@needs_fn_cli
+def test_fn_lists_inspects_creates_and_deletes_as_against_fn_server(run):
+    run_dir, _ = run
+    apps = fn(run_dir, "list", "apps")
+    assert apps.stdout.split()[:3] == ["NAME", "ID", "eventfn"]
+    triggers = fn(run_dir, "list", "triggers", "eventfn")
+    assert "/t/eventfn/publish" in triggers.stdout
+    inspected = orjson.loads(fn(run_dir, "inspect", "function", "eventfn", "publish").stdout)
+    endpoint = inspected["annotations"]["fnproject.io/fn/invokeEndpoint"]
+    assert endpoint == f"{read_env(run_dir)['GATEWAY_URL']}/invoke/{inspected['id']}"
+    steps = [
+        (("create", "app", "cli-app"), "Successfully created app:  cli-app"),
+        (
+            ("create", "function", "cli-app", "echo", "eventfn/publish:0.1.0"),
+            "Successfully created function: echo with eventfn/publish:0.1.0",
+        ),
+        (("delete", "function", "cli-app", "echo"), "Function echo deleted"),
+        (("delete", "app", "cli-app"), "App cli-app deleted"),
+    ]
+    for args, printed in steps:
+        done = fn(run_dir, *args)
+        assert done.returncode == 0, done.stderr
+        assert printed in done.stdout
+    assert "cli-app" not in fn(run_dir, "list", "apps").stdout
 
 
 def test_a_second_run_all_starts_nothing_new(run):
