@@ -16,6 +16,9 @@ PURE = {
     "eventcore.ids": "functions/eventcore/ids.py",
     "gateway.bridge.delivery": "gateway/bridge/delivery.py",
     "gateway.bridge.deadletter": "gateway/bridge/deadletter.py",
+    "gateway.catalog.models": "gateway/catalog/models.py",
+    "gateway.oci.shapes": "gateway/oci/shapes.py",
+    "gateway.oci.signing": "gateway/oci/signing.py",
 }
 IO_LIBRARIES = ["fdk", "confluent_kafka", "kafka", "psycopg", "httpx", "starlette", "uvicorn"]
 IO_STDLIB = {"socket", "asyncio", "http", "urllib.request", "subprocess", "selectors", "ssl"}
