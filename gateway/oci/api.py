@@ -64,6 +64,7 @@ def routes(runtime: Runtime, keys: Mapping[str, RSAPublicKey] | None) -> list[Ba
         app_id = request.query_params.get("applicationId")
         if not app_id:
             raise BadRequestError("applicationId is required")
+        runtime.catalog.app(app_id)  # an unknown application is a 404, as on OCI
         fns = [f for f in runtime.catalog.fns.values() if f.app_id == app_id]
         page, token = Listing.from_query(request.query_params.get).select(fns)
         endpoint = _endpoint(request)

@@ -65,9 +65,9 @@ def private_pem(key: rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def write_config(path: Path, key_file: Path, key_fingerprint: str, user: str = USER) -> Path:
+def write_config(path: Path, key_file: Path, key_fingerprint: str) -> Path:
     path.write_text(
-        f"[DEFAULT]\nuser={user}\nfingerprint={key_fingerprint}\ntenancy={TENANCY}\n"
+        f"[DEFAULT]\nuser={USER}\nfingerprint={key_fingerprint}\ntenancy={TENANCY}\n"
         f"region=us-ashburn-1\nkey_file={key_file}\n"
     )
     path.chmod(0o600)
@@ -229,6 +229,9 @@ def test_sdk_get_of_an_unknown_function_is_404(management):
     assert raised.value.status == 404
     assert raised.value.code == "NotAuthorizedOrNotFound"
     assert raised.value.request_id
+    with pytest.raises(oci.exceptions.ServiceError) as listed:
+        management.list_functions(application_id="ocid1.fnapp.oc1..nosuchapp")
+    assert (listed.value.status, listed.value.code) == (404, "NotAuthorizedOrNotFound")
 
 
 # -- invoking ---------------------------------------------------------------------------------
@@ -237,6 +240,7 @@ def test_sdk_get_of_an_unknown_function_is_404(management):
 def test_sdk_invoke_runs_the_function_without_the_callers_credentials(gateway, echo):
     client = invoker(echo.invoke_endpoint, gateway.config)
     sent = '{"hello": "from the oci sdk"}'
+    before = calls(gateway.base, "echo")
     response = client.invoke_function(
         echo.id, invoke_function_body=sent, opc_request_id="test-request-0001"
     )
@@ -247,6 +251,8 @@ def test_sdk_invoke_runs_the_function_without_the_callers_credentials(gateway, e
     assert seen["body"] == sent
     assert "authorization" not in seen["headers"]
     assert seen["env"]["FN_FN_ID"] == echo.id
+    # What the rejection tests count on to see that nothing ran.
+    assert calls(gateway.base, "echo") == before + 1
 
 
 def test_sdk_detached_invoke_answers_202_before_the_function_finishes(gateway, management, echo):
