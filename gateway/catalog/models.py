@@ -17,7 +17,7 @@ from urllib.parse import quote
 import orjson
 
 from eventcore.cloudevent import format_time
-from gateway.errors import BadRequestError
+from gateway.errors import BadRequestError, ConflictError
 
 INVOKE_ENDPOINT = "fnproject.io/fn/invokeEndpoint"
 HTTP_ENDPOINT = "fnproject.io/trigger/httpEndpoint"
@@ -36,6 +36,7 @@ _MAX_ANNOTATION_KEY = 128
 _MAX_ANNOTATION_VALUE = 512
 _MAX_ANNOTATIONS = 100
 _ANNOTATION_KEY = re.compile(r"[!-~]+")
+_CURSOR = re.compile(r"[A-Za-z0-9_-]+")
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
 
@@ -111,27 +112,40 @@ def _string(doc: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _whole(doc: Mapping[str, Any], key: str, *, signed: bool = True) -> int:
-    """A number field as Go decodes it (0 when absent: "use the default")."""
+def _int32(doc: Mapping[str, Any], key: str) -> int:
+    """A Go int32 field (0 when absent: "use the default"); Go refuses 1.0 or 1e3."""
+    value = _integer(doc, key)
+    if not -(2**31) <= value < 2**31:
+        raise BadRequestError(fields=f"{key}: out of range")
+    return value
+
+
+def _uint64(doc: Mapping[str, Any], key: str) -> int:
+    value = _integer(doc, key)
+    if not 0 <= value < 2**64:
+        raise BadRequestError(fields=f"{key}: must be a whole number from 0")
+    return value
+
+
+def _integer(doc: Mapping[str, Any], key: str) -> int:
     value = doc.get(key)
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequestError(fields=f"{key}: must be a whole number")
-    if not signed and value < 0:
-        raise BadRequestError(fields=f"{key}: must not be negative")
-    if abs(value) > 2**31 - 1:
-        raise BadRequestError(fields=f"{key}: out of range")
-    return int(value)
+    return value
 
 
 def _config(doc: Mapping[str, Any]) -> dict[str, str] | None:
     value = doc.get("config")
     if value is None:
         return None
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+    if not isinstance(value, dict) or not all(
+        v is None or isinstance(v, str) for v in value.values()
+    ):
         raise BadRequestError(fields="config: must be an object of strings")
-    return dict(value)
+    # Go decodes null into a string map as "", which an update takes as "remove".
+    return {k: v or "" for k, v in value.items()}
 
 
 def _annotations(doc: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -212,7 +226,7 @@ def _is_word(name: str) -> bool:
 def _check_app(app: AppRecord) -> None:
     if not app.name:
         raise BadRequestError("Missing Name")
-    if len(app.name) > MAX_NAME:
+    if len(app.name.encode()) > MAX_NAME:
         raise BadRequestError(f"App name must be {MAX_NAME} characters or less")
     if not _is_word(app.name):
         raise BadRequestError("Invalid app name")
@@ -231,7 +245,7 @@ def _check_app(app: AppRecord) -> None:
 def _check_fn(fn: FnRecord) -> None:
     if not fn.name:
         raise BadRequestError("Missing Fn name")
-    if len(fn.name) > MAX_NAME:
+    if len(fn.name.encode()) > MAX_NAME:
         raise BadRequestError(f"Fn name must be {MAX_NAME} characters or less")
     if quote(fn.name, safe="$&+:=@") != fn.name:
         raise BadRequestError("name must be a valid string")
@@ -259,7 +273,7 @@ def _check_trigger(trigger: TriggerRecord) -> None:
         raise BadRequestError("Missing App ID on Trigger")
     if not trigger.name:
         raise BadRequestError("Missing name on Trigger")
-    if len(trigger.name) > MAX_NAME:
+    if len(trigger.name.encode()) > MAX_NAME:
         raise BadRequestError(f"Trigger name must be {MAX_NAME} characters or less")
     if not _is_word(trigger.name):
         raise BadRequestError("Invalid name for Trigger")
@@ -296,6 +310,8 @@ def new_app(doc: Mapping[str, Any], app_id: str, now: datetime) -> AppRecord:
 def updated_app(app: AppRecord, doc: Mapping[str, Any], now: datetime) -> AppRecord:
     if _string(doc, "id") not in ("", app.id):
         raise BadRequestError("App ID in path does not match ID in body")
+    if _string(doc, "name") not in ("", app.name):
+        raise ConflictError("Could not update - name is immutable")
     syslog = doc.get("syslog_url")
     changed = replace(
         app,
@@ -321,9 +337,9 @@ def new_fn(doc: Mapping[str, Any], fn_id: str, now: datetime) -> FnRecord:
         image=_string(doc, "image"),
         created_at=now,
         updated_at=now,
-        memory=_whole(doc, "memory", signed=False) or DEFAULT_MEMORY_MB,
-        timeout=_whole(doc, "timeout") or DEFAULT_TIMEOUT_S,
-        idle_timeout=_whole(doc, "idle_timeout") or DEFAULT_IDLE_TIMEOUT_S,
+        memory=_uint64(doc, "memory") or DEFAULT_MEMORY_MB,
+        timeout=_int32(doc, "timeout") or DEFAULT_TIMEOUT_S,
+        idle_timeout=_int32(doc, "idle_timeout") or DEFAULT_IDLE_TIMEOUT_S,
         config=_config(doc) or {},
         annotations=_annotations(doc) or {},
     )
@@ -338,9 +354,9 @@ def updated_fn(fn: FnRecord, doc: Mapping[str, Any], now: datetime) -> FnRecord:
     changed = replace(
         fn,
         image=_string(doc, "image") or fn.image,
-        memory=_whole(doc, "memory", signed=False) or fn.memory,
-        timeout=_whole(doc, "timeout") or fn.timeout,
-        idle_timeout=_whole(doc, "idle_timeout") or fn.idle_timeout,
+        memory=_uint64(doc, "memory") or fn.memory,
+        timeout=_int32(doc, "timeout") or fn.timeout,
+        idle_timeout=_int32(doc, "idle_timeout") or fn.idle_timeout,
         config=_merge_config(fn.config, _config(doc)),
         annotations=_merge_annotations(fn.annotations, _annotations(doc)),
     )
@@ -350,8 +366,10 @@ def updated_fn(fn: FnRecord, doc: Mapping[str, Any], now: datetime) -> FnRecord:
 
 def new_trigger(doc: Mapping[str, Any], trigger_id: str, now: datetime) -> TriggerRecord:
     _refuse_server_fields(doc, "ID cannot be provided for Trigger creation")
-    if not _zero_time(doc.get("created_at")) or not _zero_time(doc.get("updated_at")):
+    if not _zero_time(doc.get("created_at")):
         raise BadRequestError("Trigger Created At Provided for Create")
+    if not _zero_time(doc.get("updated_at")):
+        raise BadRequestError("Trigger ID Provided for Create")  # sic: Fn's message
     trigger = TriggerRecord(
         id=trigger_id,
         name=_string(doc, "name"),
@@ -412,6 +430,9 @@ class Page:
         size = DEFAULT_PER_PAGE if size <= 0 else min(size, MAX_PER_PAGE)
         if not cursor:
             return cls("", size)
+        # Fn's cursors are unpadded base64url; anything else is no cursor of ours.
+        if not _CURSOR.fullmatch(cursor) or len(cursor) % 4 == 1:
+            raise BadRequestError("Invalid cursor", fields="cursor")
         try:
             after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -469,7 +490,8 @@ def trigger_json(trigger: TriggerRecord, app_name: str, base_url: str) -> dict[s
     """With ``fnproject.io/trigger/httpEndpoint`` for HTTP triggers."""
     annotations = dict(trigger.annotations)
     if trigger.type == "http":
-        annotations[HTTP_ENDPOINT] = f"{base_url}/t/{app_name}/{trigger.source.lstrip('/')}"
+        path = trigger.source.removeprefix("/")
+        annotations[HTTP_ENDPOINT] = f"{base_url}/t/{app_name}/{path}"
     document: dict[str, Any] = {
         "id": trigger.id,
         "name": trigger.name,

@@ -163,10 +163,7 @@ class Catalog:
         return app
 
     def update_app(self, app_id: str, doc: Mapping[str, Any]) -> AppRecord:
-        app = self.app(app_id)
-        if doc.get("name") and doc["name"] != app.name:
-            raise ConflictError("Could not update - name is immutable")
-        changed = updated_app(app, doc, self._clock())
+        changed = updated_app(self.app(app_id), doc, self._clock())
         self._write(upsert=[changed])
         return changed
 
@@ -214,17 +211,23 @@ class Catalog:
     def deploy(self, declared: DeclaredApp) -> dict[str, str]:
         """Make the catalog hold the declared app as its files say, like ``fn
         deploy --all`` at every start: what exists keeps its ID and creation
-        time; what does not gets the ID its names give. Returns name -> fn ID."""
+        time, and its config and annotations are merged with the files' (as
+        deploy's update is, so keys set with ``fn config`` stay); what does not
+        exist gets the ID its names give. Returns name -> fn ID."""
         now = self._clock()
         try:
             app = self.app_named(declared.name)
         except AppNotFoundError:
             app = AppRecord(app_id(declared.name), declared.name, now, now)
         app = _refreshed(
-            app, now, config=dict(declared.config), annotations=dict(declared.annotations)
+            app,
+            now,
+            config={**app.config, **declared.config},
+            annotations={**app.annotations, **declared.annotations},
         )
         records: list[Record] = [app]
         ids: dict[str, str] = {}
+        claimed: dict[tuple[str, str], str] = {}  # (type, source) -> trigger, in this deploy
         for spec in declared.functions:
             fn = self._existing_fn(app.id, spec.name) or FnRecord(
                 function_id(declared.name, spec.name), spec.name, app.id, spec.image, now, now
@@ -236,8 +239,8 @@ class Catalog:
                 memory=spec.memory,
                 timeout=spec.timeout,
                 idle_timeout=spec.idle_timeout,
-                config=dict(spec.config),
-                annotations=dict(spec.annotations),
+                config={**fn.config, **spec.config},
+                annotations={**fn.annotations, **spec.annotations},
                 shape=app.shape,
             )
             records.append(fn)
@@ -255,15 +258,17 @@ class Catalog:
                 )
                 trigger = _refreshed(trigger, now, type=t.type, source=t.source)
                 clash = self._source_clash(trigger)
-                if clash is not None:
+                holder = claimed.get((t.type, t.source)) or (clash.name if clash else None)
+                if holder is not None:
                     log.warning(
                         "trigger %s of %s not deployed: trigger %s already serves %s",
                         t.name,
                         spec.name,
-                        clash.name,
+                        holder,
                         t.source,
                     )
                     continue
+                claimed[(t.type, t.source)] = t.name
                 records.append(trigger)
         self._write(upsert=records)
         return ids
