@@ -114,6 +114,11 @@ def create_app(
         failure.status = error.status_code
         return await gateway_error(request, failure)
 
+    async def unexpected(request: Request, error: Exception) -> Response:
+        # A bug, not bad input: still JSON in the API's own shape (the
+        # traceback goes to the log, raised again by Starlette after this).
+        return await gateway_error(request, GatewayError())
+
     starlette = Starlette(
         routes=[
             Route("/invoke/{fn_id}", invoke, methods=["POST"]),
@@ -126,8 +131,14 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],
-        exception_handlers={GatewayError: gateway_error, HTTPException: http_error},
+        exception_handlers={
+            GatewayError: gateway_error,
+            HTTPException: http_error,
+            Exception: unexpected,
+        },
         lifespan=lifespan,
     )
+    # Fn answers a path with a trailing slash with 404, not a redirect.
+    starlette.router.redirect_slashes = False
     starlette.state.runtime = runtime
     return starlette

@@ -3,6 +3,7 @@ the OCI invoke action share (body limits, call IDs, deadlines, detached calls)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from starlette.requests import ClientDisconnect, Request
@@ -21,7 +22,7 @@ async def invoke(
     request: Request,
     fn_id: str,
     body: bytes,
-    extra: list[tuple[str, str]] = [],  # noqa: B006
+    extra: Sequence[tuple[str, str]] = (),
     withheld: frozenset[str] = frozenset(),
 ) -> Response:
     """Fn's invoke: 200 with the function's headers and body, or 202 at once

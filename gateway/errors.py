@@ -124,3 +124,11 @@ class ImageNotLocalError(GatewayError):
     there is nothing here to run (the local runtime pulls no images)."""
 
     status = 502
+    message = "the function's image is not a function of this repository"
+
+
+class CatalogUnavailableError(GatewayError):
+    """The catalog file could not be written; nothing changed."""
+
+    status = 503
+    message = "the catalog cannot be written right now; nothing was changed, try again"

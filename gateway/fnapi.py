@@ -11,16 +11,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.calls import read_body
-from gateway.catalog.models import (
-    Page,
-    TriggerRecord,
-    app_json,
-    fn_json,
-    page_json,
-    parse_object,
-    trigger_json,
-)
+from gateway.catalog.models import TriggerRecord, parse_object
 from gateway.catalog.store import Catalog
+from gateway.catalog.views import Page, app_json, fn_json, page_json, trigger_json
 from gateway.runtime import Runtime
 
 # The Fn server release whose API this one follows (fn CLI `fn version` shows it).

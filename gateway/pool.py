@@ -98,9 +98,15 @@ class FunctionPool:
     def healthy(self) -> bool:
         return self.ready >= self.min_instances
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def start(self) -> None:
         """Warm the minimum number of instances, then keep the pool in shape."""
         await self._fill_minimum()
+        if self._closed:
+            return  # retired while warming: nothing to look after
         self._maintainer = asyncio.create_task(self._maintain(), name=f"pool-{self.fn.name}")
 
     async def call(self, headers: list[tuple[str, str]], body: bytes) -> CallResult:
@@ -145,7 +151,8 @@ class FunctionPool:
         changed or went away): bounded by the function's timeout."""
         deadline = time.monotonic() + self.fn.timeout + self._grace_s
         # A rare event (a function changed or was deleted): polling is enough.
-        while (self._busy or self._waiters) and time.monotonic() < deadline:  # noqa: ASYNC110
+        # An instance still starting is a call's cold start: it is waited for too.
+        while (self._busy or self._waiters or self._starting) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(_TICK_S / 5)
         await self.close()
 
@@ -264,7 +271,7 @@ class FunctionPool:
 
     async def _fill_minimum(self) -> None:
         missing = self.min_instances - (self.ready + self._starting)
-        if missing <= 0 or time.monotonic() < self._next_attempt:
+        if self._closed or missing <= 0 or time.monotonic() < self._next_attempt:
             return
         results = await asyncio.gather(
             *(self._spawn(cold=False) for _ in range(missing)), return_exceptions=True

@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from gateway.catalog.models import AppRecord, FnRecord
 from gateway.catalog.store import Catalog
-from gateway.errors import GatewayError, ImageNotLocalError
+from gateway.errors import GatewayError, ImageNotLocalError, ServerBusyError
 from gateway.instance import CallResult
 from gateway.metrics import GatewayMetrics
 from gateway.pool import FunctionPool
@@ -32,6 +32,7 @@ class Runtime:
         self.metrics = GatewayMetrics(lambda: self.pools.values())
         self._catalog: Catalog | None = None
         self._declared_ids: frozenset[str] = frozenset()
+        self._started = False
         self._functions: dict[str, tuple[FnRecord, AppRecord, Function]] = {}
         self._logs: dict[Path, IO[bytes]] = {}
         self._files = ExitStack()
@@ -50,6 +51,7 @@ class Runtime:
         self._declared_ids = frozenset(self.catalog.deploy(self.declared).values())
         for fn_id in sorted(self._declared_ids):
             await self._pool(self.function(fn_id))
+        self._started = True
 
     async def stop(self) -> None:
         if self._background:
@@ -59,9 +61,10 @@ class Runtime:
 
     @property
     def ready(self) -> bool:
-        """Every declared function has its warm instances (API-created ones start on demand)."""
+        """Started, and every declared function still in the catalog has its warm
+        instances (API-created ones start on demand)."""
         declared = [pool for pool in self.pools.values() if pool.fn.id in self._declared_ids]
-        return bool(declared) and all(pool.healthy for pool in declared)
+        return self._started and all(pool.healthy for pool in declared)
 
     def function(self, fn_id: str) -> Function:
         """What runs for ``fn_id``: its catalog entry, its app's config, and the
@@ -89,21 +92,22 @@ class Runtime:
             timeout=record.timeout,
             idle_timeout=record.idle_timeout,
             config={**app.config, **record.config},
-            # The declared app's functions log to fn-<name>.log; others name their app too.
+            # The declared app's functions log to fn-<name>.log; others name
+            # their app too. An app name has no dot, so no two collide.
             log_name=(
                 f"fn-{record.name}.log"
-                if app.name == self.declared.name
-                else f"fn-{app.name}-{record.name}.log"
+                if app.name == self.declared.name and "." not in record.name
+                else f"fn-{app.name}.{record.name}.log"
             ),
         )
         self._functions[fn_id] = (record, app, fn)
         return fn
 
     async def call(self, fn: Function, headers: list[tuple[str, str]], body: bytes) -> CallResult:
-        """Run one call; the outcome is counted whatever it is."""
+        """Run one call on the function as the catalog has it now; the outcome
+        is counted whatever it is."""
         try:
-            pool = await self._pool(fn)
-            result = await pool.call(headers, body)
+            result = await self._call(fn.id, headers, body)
         except GatewayError as error:
             self.metrics.calls.labels(fn.name, str(error.status)).inc()
             log.warning(
@@ -117,6 +121,20 @@ class Runtime:
         self.metrics.calls.labels(fn.name, "200").inc()
         self.metrics.call_seconds.labels(fn.name).observe(result.duration_s)
         return result
+
+    async def _call(self, fn_id: str, headers: list[tuple[str, str]], body: bytes) -> CallResult:
+        # Looked up again: the function may have changed, or gone, while the
+        # request was read.
+        pool = await self._pool(self.function(fn_id))
+        try:
+            return await pool.call(headers, body)
+        except ServerBusyError:
+            if not pool.closed:
+                raise
+        # Its pool retired just as the call reached it (the function changed
+        # again): the call goes to the new one.
+        pool = await self._pool(self.function(fn_id))
+        return await pool.call(headers, body)
 
     def call_detached(self, fn: Function, headers: list[tuple[str, str]], body: bytes) -> None:
         """Run a call in the background (``Fn-Invoke-Type: detached``)."""
@@ -136,8 +154,9 @@ class Runtime:
                 self._in_background(pool.retire())
 
     async def _pool(self, fn: Function) -> FunctionPool:
-        """The pool running ``fn`` as it is now; a function whose image, config
-        or resources changed gets a new pool, and the old one retires."""
+        """The pool running ``fn`` (as :meth:`function` gives it now); a function
+        whose image, config or resources changed gets a new pool, and the old
+        one retires."""
         pool = self.pools.get(fn.id)
         if pool is not None and pool.fn == fn:
             return pool

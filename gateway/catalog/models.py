@@ -1,14 +1,12 @@
 """Apps, functions and triggers as the Fn server's API v2 defines them: the
-records, the rules a create or an update must pass (with the server's own
-messages), and their JSON. Pure: the store and the routes do the I/O.
+records, and the rules a create or an update must pass, with the server's own
+messages. Pure: the store and the routes do the I/O (their JSON is in views).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -16,11 +14,7 @@ from urllib.parse import quote
 
 import orjson
 
-from eventcore.cloudevent import format_time
 from gateway.errors import BadRequestError, ConflictError
-
-INVOKE_ENDPOINT = "fnproject.io/fn/invokeEndpoint"
-HTTP_ENDPOINT = "fnproject.io/trigger/httpEndpoint"
 
 MAX_NAME = 255
 MAX_MEMORY_MB = 8 * 1024
@@ -35,10 +29,10 @@ TRIGGER_TYPES = ("http",)
 _MAX_ANNOTATION_KEY = 128
 _MAX_ANNOTATION_VALUE = 512
 _MAX_ANNOTATIONS = 100
+_MAX_ANNOTATION_DEPTH = 32
+# A config entry becomes an environment variable of the function's processes.
+_CONFIG_KEY = re.compile(r"[^=\x00]+")
 _ANNOTATION_KEY = re.compile(r"[!-~]+")
-_CURSOR = re.compile(r"[A-Za-z0-9_-]+")
-DEFAULT_PER_PAGE = 30
-MAX_PER_PAGE = 100
 
 Config = Mapping[str, str]
 Annotations = Mapping[str, Any]
@@ -144,6 +138,12 @@ def _config(doc: Mapping[str, Any]) -> dict[str, str] | None:
         v is None or isinstance(v, str) for v in value.values()
     ):
         raise BadRequestError(fields="config: must be an object of strings")
+    for key, item in value.items():
+        if not _CONFIG_KEY.fullmatch(key) or "\x00" in (item or ""):
+            raise BadRequestError(
+                f"Invalid config key {key!r}: a config entry is an environment variable, "
+                "so its key must be non-empty, without '=' or NUL, and its value without NUL"
+            )
     # Go decodes null into a string map as "", which an update takes as "remove".
     return {k: v or "" for k, v in value.items()}
 
@@ -169,6 +169,14 @@ def _is_empty(value: Any) -> bool:
     return value is None or value == ""
 
 
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
 def _check_annotations(annotations: Annotations) -> None:
     for key, value in annotations.items():
         if not _ANNOTATION_KEY.fullmatch(key):
@@ -185,6 +193,13 @@ def _check_annotations(annotations: Annotations) -> None:
             raise BadRequestError(
                 "Invalid annotation value, annotation values may only be non-empty strings, "
                 "numbers, objects, or arrays"
+            )
+        # Fn has no depth rule, but within 512 bytes a value can nest deeper
+        # than a JSON encoder allows; no annotation needs more than a few levels.
+        if _depth(value) > _MAX_ANNOTATION_DEPTH:
+            raise BadRequestError(
+                "Invalid annotation value, annotation values may not be nested more than "
+                f"{_MAX_ANNOTATION_DEPTH} levels deep"
             )
         if len(orjson.dumps(value)) > _MAX_ANNOTATION_VALUE:
             raise BadRequestError(
@@ -409,108 +424,3 @@ def _zero_time(value: Any) -> bool:
 def _touched(before: _R, after: _R, now: datetime) -> _R:
     """``updated_at`` moves only when something did."""
     return after if after == before else replace(after, updated_at=now)
-
-
-# -- lists -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Page:
-    """What a list asks for: Fn's ``cursor`` (the last name seen) and ``per_page``."""
-
-    after: str = ""
-    per_page: int = DEFAULT_PER_PAGE
-
-    @classmethod
-    def from_query(cls, cursor: str, per_page: str) -> Page:
-        try:
-            size = int(per_page or 0)
-        except ValueError:
-            size = 0  # Fn ignores a per_page it cannot read
-        size = DEFAULT_PER_PAGE if size <= 0 else min(size, MAX_PER_PAGE)
-        if not cursor:
-            return cls("", size)
-        # Fn's cursors are unpadded base64url; anything else is no cursor of ours.
-        if not _CURSOR.fullmatch(cursor) or len(cursor) % 4 == 1:
-            raise BadRequestError("Invalid cursor", fields="cursor")
-        try:
-            after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise BadRequestError("Invalid cursor", fields="cursor") from None
-        return cls(after, size)
-
-    def select(self, records: Iterable[_R], keep: Callable[[_R], bool]) -> tuple[list[_R], str]:
-        """The page's records by name, and the cursor for the next (only when this one is full)."""
-        chosen = sorted(
-            (r for r in records if keep(r) and (not self.after or r.name > self.after)),
-            key=lambda r: (r.name, r.id),
-        )[: self.per_page]
-        if len(chosen) < self.per_page:
-            return chosen, ""
-        cursor = base64.urlsafe_b64encode(chosen[-1].name.encode()).decode().rstrip("=")
-        return chosen, cursor
-
-
-# -- JSON --------------------------------------------------------------------
-
-
-def app_json(app: AppRecord) -> dict[str, Any]:
-    document: dict[str, Any] = {"id": app.id, "name": app.name}
-    if app.config:
-        document["config"] = dict(app.config)
-    if app.annotations:
-        document["annotations"] = dict(app.annotations)
-    if app.syslog_url:
-        document["syslog_url"] = app.syslog_url
-    if app.shape:
-        document["shape"] = app.shape
-    return {**document, **_times(app)}
-
-
-def fn_json(fn: FnRecord, base_url: str) -> dict[str, Any]:
-    """With ``fnproject.io/fn/invokeEndpoint`` built from the URL the client used."""
-    annotations = {**fn.annotations, INVOKE_ENDPOINT: f"{base_url}/invoke/{fn.id}"}
-    document: dict[str, Any] = {
-        "id": fn.id,
-        "name": fn.name,
-        "app_id": fn.app_id,
-        "image": fn.image,
-        "memory": fn.memory,
-        "timeout": fn.timeout,
-        "idle_timeout": fn.idle_timeout,
-        "config": dict(fn.config),
-        "annotations": annotations,
-    }
-    if fn.shape:
-        document["shape"] = fn.shape
-    return {**document, **_times(fn)}
-
-
-def trigger_json(trigger: TriggerRecord, app_name: str, base_url: str) -> dict[str, Any]:
-    """With ``fnproject.io/trigger/httpEndpoint`` for HTTP triggers."""
-    annotations = dict(trigger.annotations)
-    if trigger.type == "http":
-        path = trigger.source.removeprefix("/")
-        annotations[HTTP_ENDPOINT] = f"{base_url}/t/{app_name}/{path}"
-    document: dict[str, Any] = {
-        "id": trigger.id,
-        "name": trigger.name,
-        "app_id": trigger.app_id,
-        "fn_id": trigger.fn_id,
-        "type": trigger.type,
-        "source": trigger.source,
-    }
-    if annotations:
-        document["annotations"] = annotations
-    return {**document, **_times(trigger)}
-
-
-def _times(record: Record) -> dict[str, str]:
-    return {
-        "created_at": format_time(record.created_at),
-        "updated_at": format_time(record.updated_at),
-    }
-
-
-def page_json(items: list[dict[str, Any]], cursor: str) -> dict[str, Any]:
-    return {"items": items, **({"next_cursor": cursor} if cursor else {})}

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from gateway.catalog.models import (
     AppRecord,
     FnRecord,
-    Page,
     Record,
     TriggerRecord,
     new_app,
@@ -31,9 +30,11 @@ from gateway.catalog.models import (
     updated_fn,
     updated_trigger,
 )
+from gateway.catalog.views import Page
 from gateway.errors import (
     AppNotFoundError,
     BadRequestError,
+    CatalogUnavailableError,
     ConflictError,
     FnNotFoundError,
     TriggerNotFoundError,
@@ -43,6 +44,7 @@ from gateway.registry import DeclaredApp, app_id, function_id, trigger_id
 
 log = logging.getLogger("eventfn.gateway")
 
+_R = TypeVar("_R", AppRecord, FnRecord, TriggerRecord)
 _TABLES = {AppRecord: "apps", FnRecord: "fns", TriggerRecord: "triggers"}
 # Each kind's statements, spelled out: a table name is never built from input.
 _CREATE = {
@@ -83,7 +85,10 @@ class Catalog:
         ids: Callable[[], str] = new_id,
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
+        # A short busy timeout: writes run on the event loop, and only another
+        # process (which should not be there) could hold the file's lock.
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=1.0)
+        self._path = path
         self._db.execute("PRAGMA journal_mode=WAL")
         for statement in _CREATE.values():
             self._db.execute(statement)
@@ -157,7 +162,7 @@ class Catalog:
     # -- writes ------------------------------------------------------------
 
     def create_app(self, doc: Mapping[str, Any]) -> AppRecord:
-        app = new_app(doc, self._ids(), self._clock())
+        app = self._named_id(new_app(doc, self._ids(), self._clock()), app_id(doc["name"]))
         self._unique_app(app)
         self._write(upsert=[app])
         return app
@@ -179,6 +184,7 @@ class Catalog:
         fn = new_fn(doc, self._ids(), self._clock())
         app = self.app(fn.app_id)
         fn = replace(fn, shape=app.shape)  # a function takes its app's shape, as in Fn
+        fn = self._named_id(fn, function_id(app.name, fn.name))
         self._unique_fn(fn)
         self._write(upsert=[fn])
         return fn
@@ -196,6 +202,8 @@ class Catalog:
     def create_trigger(self, doc: Mapping[str, Any]) -> TriggerRecord:
         trigger = new_trigger(doc, self._ids(), self._clock())
         self._placed_trigger(trigger)
+        named = trigger_id(self.app(trigger.app_id).name, self.fn(trigger.fn_id).name, trigger.name)
+        trigger = self._named_id(trigger, named)
         self._write(upsert=[trigger])
         return trigger
 
@@ -275,6 +283,13 @@ class Catalog:
 
     # -- rules that need the whole catalog --------------------------------
 
+    def _named_id(self, record: _R, named: str) -> _R:
+        """The ID its names give, unless that one is taken: a function deleted
+        and created again under the same names (the repository's own, say)
+        keeps the ID the bridge and the fn CLI's cache know it by."""
+        taken = named in self.apps or named in self.fns or named in self.triggers
+        return record if taken else replace(record, id=named)
+
     def _unique_app(self, app: AppRecord) -> None:
         if any(a.name == app.name for a in self.apps.values()):
             raise ConflictError("App already exists")
@@ -334,13 +349,24 @@ class Catalog:
             records[record.id] = record
         return records
 
-    def _write(self, upsert: list[Record] = [], remove: list[Record] = []) -> None:  # noqa: B006
-        """One transaction on disk, then the same change in memory."""
-        with self._transaction():
-            for record in upsert:
-                self._db.execute(_UPSERT[_TABLES[type(record)]], (record.id, _encode(record)))
-            for record in remove:
-                self._db.execute(_DELETE[_TABLES[type(record)]], (record.id,))
+    def _write(self, upsert: Sequence[Record] = (), remove: Sequence[Record] = ()) -> None:
+        """One transaction on disk, then the same change in memory. A catalog
+        file that cannot be written (locked, disk full) changes nothing: 503."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for record in upsert:
+                    self._db.execute(_UPSERT[_TABLES[type(record)]], (record.id, _encode(record)))
+                for record in remove:
+                    self._db.execute(_DELETE[_TABLES[type(record)]], (record.id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.rollback()
+                raise
+        except sqlite3.Error as error:
+            log.error("catalog %s not written: %s", self._path, error)
+            raise CatalogUnavailableError(headers={"Retry-After": "1"}) from None
         for record in upsert:
             self._memory(record)[record.id] = record
         for record in remove:
@@ -352,20 +378,6 @@ class Catalog:
         if isinstance(record, FnRecord):
             return self.fns
         return self.triggers
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
 def _encode(record: Record) -> bytes:

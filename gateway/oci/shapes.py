@@ -3,6 +3,7 @@ JSON, OCI's paging and sorting, and OCI's error codes. Pure."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ ERROR_CODES = {
 }
 
 _R = TypeVar("_R", AppRecord, FnRecord)
+_DIGITS = re.compile(r"[0-9]{1,10}")
 
 
 def error_json(status: int, message: str) -> dict[str, str]:
@@ -139,6 +141,6 @@ class Listing:
 def _number(raw: str | None, name: str, low: int, high: int, default: int) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise BadRequestError(f"{name} must be a whole number from {low} to {high}")
     return int(raw)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import pytest
 
 from gateway.registry import app_id, function_id
 from infra.ports import free_port
-from tests.support import FIXTURE_APP, running
+from tests.support import FIXTURE_APP, metric, running
 
 pytestmark = pytest.mark.integration
 
@@ -205,3 +207,61 @@ def test_a_restart_keeps_every_id_and_what_was_made_through_the_api(tmp_path):
         assert ok(again.get(f"/v2/triggers/{trigger['id']}"))["source"] == "/t"
         assert ok(again.post(f"/invoke/{fn['id']}", content="still here"))["body"] == "still here"
         assert again.post("/t/kept/t", content="via trigger").json()["body"] == "via trigger"
+
+
+def test_annotations_nested_too_deep_are_refused_and_lists_keep_working(api):
+    deep: Any = "x"
+    for _ in range(100):
+        deep = [deep]
+    answer = api.post("/v2/apps", json={"name": "deep", "annotations": {"k": deep}})
+    assert answer.status_code == 400
+    assert "nested more than 32 levels" in answer.json()["message"]
+    assert ok(api.get("/v2/apps"))["items"]
+
+
+def test_a_function_deleted_while_its_request_is_read_is_not_run_nor_revived(api):
+    app = ok(api.post("/v2/apps", json={"name": "brief"}))
+    fn = ok(api.post("/v2/fns", json={"name": "e", "app_id": app["id"], "image": "x/echo:1"}))
+    hook = {"name": "h", "app_id": app["id"], "fn_id": fn["id"], "type": "http", "source": "/h"}
+    ok(api.post("/v2/triggers", json=hook))
+
+    def slow_body() -> Iterator[bytes]:
+        yield b"part one, "
+        time.sleep(0.3)  # the gateway has the headers and has resolved the trigger
+        ok(api.delete(f"/v2/fns/{fn['id']}"), 204)  # while it waits for the rest
+        yield b"part two"
+
+    with httpx.Client(base_url=api.base_url, timeout=30) as other:
+        # The trigger resolves its function before the body arrives.
+        answer = other.post("/t/brief/h", content=slow_body())
+    assert (answer.status_code, answer.json()) == (404, {"message": "Fn not found"})
+    assert 'eventfn_function_instances{function="e"' not in api.get("/metrics").text
+    ok(api.delete(f"/v2/apps/{app['id']}"), 204)
+
+
+def test_config_changes_racing_calls_leave_one_settled_pool(api):
+    app = ok(api.post("/v2/apps", json={"name": "racing"}))
+    fn = ok(api.post("/v2/fns", json={"name": "r", "app_id": app["id"], "image": "x/echo:1"}))
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        calls = [pool.submit(api.post, f"/invoke/{fn['id']}", content="x") for _ in range(6)]
+        for n in range(3):
+            ok(api.put(f"/v2/fns/{fn['id']}", json={"config": {"FIXTURE_V": str(n)}}))
+        answers = [c.result() for c in calls]
+    assert {a.status_code for a in answers} == {200}, [
+        a.text for a in answers if a.status_code != 200
+    ]
+    last = ok(api.post(f"/invoke/{fn['id']}", content="x"))
+    assert last["env"]["FIXTURE_V"] == "2"
+
+    def instances() -> float:
+        text = api.get("/metrics").text
+        return sum(
+            metric(text, "eventfn_function_instances", function="r", state=state)
+            for state in ("idle", "busy", "starting")
+        )
+
+    time.sleep(1.5)  # three maintenance rounds: a retired pool would have spawned by now
+    settled = instances()
+    time.sleep(1.5)
+    assert instances() == settled <= 4
+    ok(api.delete(f"/v2/apps/{app['id']}"), 204)

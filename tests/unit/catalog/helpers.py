@@ -9,11 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.catalog.models import (
-    AppRecord,
-    FnRecord,
-    TriggerRecord,
-)
+from gateway.catalog.models import AppRecord, FnRecord, TriggerRecord
 from gateway.catalog.store import Catalog
 from gateway.errors import (
     GatewayError,

@@ -8,17 +8,15 @@ from typing import Any
 
 import pytest
 
-from gateway.catalog.models import (
-    AppRecord,
-    TriggerRecord,
-    fn_json,
-)
+from gateway.catalog.models import AppRecord, TriggerRecord
+from gateway.catalog.views import fn_json
 from gateway.errors import (
     AppNotFoundError,
     BadRequestError,
     ConflictError,
     FnNotFoundError,
 )
+from gateway.registry import app_id, function_id, trigger_id
 from tests.unit.catalog.helpers import (
     BASE,
     GO_ZERO_TIME,
@@ -38,9 +36,23 @@ from tests.unit.catalog.helpers import (
 # -- apps: create --------------------------------------------------------------
 
 
+def test_ids_come_from_names_unless_taken_so_a_recreated_function_keeps_its_id(catalog):
+    app = make_app(catalog, "orders")
+    fn = make_fn(catalog, app, "fn")
+    trigger = make_trigger(catalog, fn, "hook")
+    assert (fn.id, trigger.id) == (function_id("orders", "fn"), trigger_id("orders", "fn", "hook"))
+    catalog.delete_fn(fn.id)
+    assert make_fn(catalog, app, "fn").id == fn.id
+    catalog.delete_app(app.id)
+    again = make_app(catalog, "orders")
+    assert again.id == app.id
+    # The app's delete took its functions with it: their IDs are free again.
+    assert make_fn(catalog, again, "fn").id == fn.id
+
+
 def test_app_create_fills_id_times_and_empty_defaults(catalog, clock):
     app = make_app(catalog, "orders")
-    assert app == AppRecord(id="ID" + "0" * 23 + "1", name="orders", created_at=T0, updated_at=T0)
+    assert app == AppRecord(id=app_id("orders"), name="orders", created_at=T0, updated_at=T0)
     assert app.config == {}
     assert app.annotations == {}
     assert app.syslog_url is None

@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gateway.catalog.models import (
+from gateway.catalog.views import (
     HTTP_ENDPOINT,
     INVOKE_ENDPOINT,
     Page,
@@ -21,6 +22,7 @@ from gateway.catalog.models import (
 from gateway.errors import (
     AppNotFoundError,
     BadRequestError,
+    CatalogUnavailableError,
     FnNotFoundError,
     TriggerNotFoundError,
 )
@@ -386,3 +388,22 @@ def test_timestamps_are_utc_with_milliseconds_and_a_z(catalog, clock):
         for name in ("created_at", "updated_at"):
             assert MILLIS_Z.fullmatch(document[name])
             assert document[name] == "2024-05-06T07:08:09.123Z"
+
+
+def test_a_catalog_file_that_cannot_be_written_changes_nothing_and_is_a_503(catalog, path):
+    make_app(catalog, "before")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the file
+    try:
+        refused(
+            CatalogUnavailableError,
+            503,
+            "the catalog cannot be written right now; nothing was changed, try again",
+            catalog.create_app,
+            {"name": "during"},
+        )
+        assert [a.name for a in catalog.apps.values()] == ["before"]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert make_app(catalog, "after").name == "after"
