@@ -43,7 +43,6 @@ class _FuncFile(BaseModel):
     version: str = "0.0.1"
     runtime: str = "python"
     entrypoint: str | None = None
-    content_type: str | None = None
     memory: int = Field(default=128, ge=1, le=8192)
     timeout: int = Field(default=30, ge=1, le=300)
     idle_timeout: int = Field(default=30, ge=1, le=3600)
@@ -86,7 +85,6 @@ class DeclaredFunction:
     memory: int
     timeout: int
     idle_timeout: int
-    content_type: str | None
     config: Mapping[str, str]
     annotations: Mapping[str, Any]
     triggers: tuple[DeclaredTrigger, ...]
@@ -195,7 +193,6 @@ def _function(path: Path, app_name: str) -> DeclaredFunction:
         memory=spec.memory,
         timeout=spec.timeout,
         idle_timeout=spec.idle_timeout,
-        content_type=spec.content_type,
         config=spec.config,
         annotations=spec.annotations,
         triggers=tuple(DeclaredTrigger(t.name, t.type, t.source) for t in spec.triggers),

@@ -335,7 +335,7 @@ def updated_app(app: AppRecord, doc: Mapping[str, Any], now: datetime) -> AppRec
         syslog_url=app.syslog_url if syslog is None else (_string(doc, "syslog_url") or None),
     )
     _check_app(changed)
-    return _touched(app, changed, now)
+    return touched(app, changed, now)
 
 
 def new_fn(doc: Mapping[str, Any], fn_id: str, now: datetime) -> FnRecord:
@@ -376,7 +376,7 @@ def updated_fn(fn: FnRecord, doc: Mapping[str, Any], now: datetime) -> FnRecord:
         annotations=_merge_annotations(fn.annotations, _annotations(doc)),
     )
     _check_fn(changed)
-    return _touched(fn, changed, now)
+    return touched(fn, changed, now)
 
 
 def new_trigger(doc: Mapping[str, Any], trigger_id: str, now: datetime) -> TriggerRecord:
@@ -413,7 +413,7 @@ def updated_trigger(trigger: TriggerRecord, doc: Mapping[str, Any], now: datetim
         annotations=_merge_annotations(trigger.annotations, _annotations(doc)),
     )
     _check_trigger(changed)
-    return _touched(trigger, changed, now)
+    return touched(trigger, changed, now)
 
 
 def _zero_time(value: Any) -> bool:
@@ -421,6 +421,6 @@ def _zero_time(value: Any) -> bool:
     return not value or (isinstance(value, str) and value.startswith("0001-01-01T00:00:00"))
 
 
-def _touched(before: _R, after: _R, now: datetime) -> _R:
-    """``updated_at`` moves only when something did."""
+def touched(before: _R, after: _R, now: datetime) -> _R:
+    """``after``, with ``updated_at`` moved to ``now`` only when something changed."""
     return after if after == before else replace(after, updated_at=now)

@@ -26,6 +26,7 @@ from gateway.catalog.models import (
     new_app,
     new_fn,
     new_trigger,
+    touched,
     updated_app,
     updated_fn,
     updated_trigger,
@@ -227,11 +228,14 @@ class Catalog:
             app = self.app_named(declared.name)
         except AppNotFoundError:
             app = AppRecord(app_id(declared.name), declared.name, now, now)
-        app = _refreshed(
+        app = touched(
             app,
+            replace(
+                app,
+                config={**app.config, **declared.config},
+                annotations={**app.annotations, **declared.annotations},
+            ),
             now,
-            config={**app.config, **declared.config},
-            annotations={**app.annotations, **declared.annotations},
         )
         records: list[Record] = [app]
         ids: dict[str, str] = {}
@@ -240,16 +244,19 @@ class Catalog:
             fn = self._existing_fn(app.id, spec.name) or FnRecord(
                 function_id(declared.name, spec.name), spec.name, app.id, spec.image, now, now
             )
-            fn = _refreshed(
+            fn = touched(
                 fn,
+                replace(
+                    fn,
+                    image=spec.image,
+                    memory=spec.memory,
+                    timeout=spec.timeout,
+                    idle_timeout=spec.idle_timeout,
+                    config={**fn.config, **spec.config},
+                    annotations={**fn.annotations, **spec.annotations},
+                    shape=app.shape,
+                ),
                 now,
-                image=spec.image,
-                memory=spec.memory,
-                timeout=spec.timeout,
-                idle_timeout=spec.idle_timeout,
-                config={**fn.config, **spec.config},
-                annotations={**fn.annotations, **spec.annotations},
-                shape=app.shape,
             )
             records.append(fn)
             ids[spec.name] = fn.id
@@ -264,7 +271,7 @@ class Catalog:
                     now,
                     now,
                 )
-                trigger = _refreshed(trigger, now, type=t.type, source=t.source)
+                trigger = touched(trigger, replace(trigger, type=t.type, source=t.source), now)
                 clash = self._source_clash(trigger)
                 holder = claimed.get((t.type, t.source)) or (clash.name if clash else None)
                 if holder is not None:
@@ -385,9 +392,3 @@ def _encode(record: Record) -> bytes:
     for name in _TIMES:
         fields[name] = fields[name].isoformat()
     return orjson.dumps(fields)
-
-
-def _refreshed(record: Any, now: datetime, **fields: Any) -> Any:
-    """``record`` with ``fields`` set; ``updated_at`` moves only when one of them changed."""
-    changed = replace(record, **fields)
-    return record if changed == record else replace(changed, updated_at=now)
