@@ -33,6 +33,10 @@ class Alerter:
     def raise_alerts(self, events: list[CloudEvent]) -> tuple[list[Alert], list[Failure]]:
         """Evaluate, record and publish; the alerts raised now for the first time,
         and a failure for each event whose alert PostgreSQL refused."""
+        if not events:
+            # The bridge's question "could you work now?": see EventStore.write.
+            self.store.ping()
+            return [], []
         raised = [alert for event in events for alert in evaluate(self.rules, event)]
         if not raised:
             return [], []

@@ -70,6 +70,11 @@ class Database:
                 self.close()
             raise
 
+    def ping(self) -> None:
+        """Raise unless PostgreSQL answers: what an empty batch checks."""
+        with self.transaction() as connection:
+            connection.execute("SELECT 1")
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
@@ -101,6 +106,9 @@ class EventStore:
         say), the batch is written again row by row so only that event fails.
         """
         if not events:
+            # An empty batch is the bridge asking whether events could be
+            # written now (to tell an outage from an event that fails alone).
+            self._database.ping()
             return 0, []
         rows = [_row(event) for event in events]
         try:
@@ -134,6 +142,9 @@ class AlertStore:
 
     def __init__(self, database: Database) -> None:
         self._database = database
+
+    def ping(self) -> None:
+        self._database.ping()
 
     @contextmanager
     def recording(self, alerts: Sequence[Alert]) -> Iterator[tuple[list[Alert], list[Failure]]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from eventcore.kafka_binding import Headers, from_record
 _REQUIRED = ("specversion", "id", "source", "type")
 
 
-@dataclass
+@dataclass(eq=False)  # a record is itself: compared by identity
 class Record:
     """One consumed Kafka record and how its delivery is going."""
 
@@ -64,6 +64,14 @@ class Record:
     @property
     def coordinates(self) -> str:
         return f"{self.topic}[{self.partition}]@{self.offset}"
+
+    def age_s(self, now: float) -> float:
+        """Seconds since the record was written to Kafka (0 when unknown)."""
+        return 0.0 if self.timestamp_ms is None else now - self.timestamp_ms / 1000
+
+    def blame(self) -> None:
+        """Its failure, once thought the function's, turned out to be its own."""
+        self.rejections += 1
 
     def failed(self, now: float, status: int | None, reason: str, rejected: bool) -> None:
         self.attempts += 1
@@ -117,52 +125,57 @@ def split_by_size(records: Sequence[Record], max_bytes: int) -> list[list[Record
     return chunks
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a failing record is retried, and when it becomes a dead letter."""
+
+    max_attempts: int = 5
+    # 0: no limit. A record older than this that fails is dead-lettered
+    # instead of retried, whatever the failure (Lambda's MaximumRecordAge).
+    max_age_s: float = 0.0
+    backoff_initial_s: float = 0.5
+    backoff_cap_s: float = 30.0
+
+    def expired(self, record: Record, now: float) -> bool:
+        return self.max_age_s > 0 and record.age_s(now) > self.max_age_s
+
+    def is_dead(self, record: Record, now: float, retryable: bool = True) -> bool:
+        """After a failure: give up on this record, rather than retry it?"""
+        if self.expired(record, now):
+            record.last_reason = (
+                f"older than the maximum record age ({self.max_age_s:g}s): {record.last_reason}"
+            )
+            return True
+        return not retryable or record.rejections >= self.max_attempts
+
+    def delay(self, attempt: int, retry_after_s: float | None = None) -> float:
+        return backoff(attempt, self.backoff_initial_s, self.backoff_cap_s, retry_after_s)
+
+
 def apply_result(
-    records: Sequence[Record], result: BatchResult, now: float, max_attempts: int
+    records: Sequence[Record], result: BatchResult, now: float, policy: RetryPolicy
 ) -> Outcome:
     """Apply a function's partial-failure answer: only the failed records stay."""
     failures = {(f.source, f.id): f for f in result.failures}
-    delivered, retry, dead = [], [], []
+    delivered: list[Record] = []
+    retry: list[Record] = []
+    dead: list[Record] = []
     for record in records:
         failure = failures.get(record.identity)
         if failure is None:
             delivered.append(record)
             continue
         record.failed(now, 200, failure.reason, rejected=True)
-        if not failure.retryable or record.rejections >= max_attempts:
-            dead.append(record)
-        else:
-            retry.append(record)
+        (dead if policy.is_dead(record, now, failure.retryable) else retry).append(record)
     return Outcome(delivered, retry, dead)
 
 
-def apply_batch_failure(
-    records: Sequence[Record], status: int | None, reason: str, now: float
-) -> Outcome:
-    """The whole batch failed (transport error, 5xx, unreadable answer).
-
-    That says the function or what it depends on is unwell, not that these
-    events are bad, so they are retried and never dead-lettered for it.
-    """
-    for record in records:
-        record.failed(now, status, reason, rejected=False)
-    return Outcome([], list(records), [])
-
-
-def committable(records: Iterable[Record], unfinished: Iterable[Record]) -> dict[int, int]:
-    """The offset to commit per partition: up to, never past, the lowest unfinished one."""
-    highest: dict[int, int] = {}
-    for record in records:
-        highest[record.partition] = max(highest.get(record.partition, -1), record.offset + 1)
-    lowest_open: dict[int, int] = {}
-    for record in unfinished:
-        lowest_open[record.partition] = min(
-            lowest_open.get(record.partition, record.offset), record.offset
-        )
-    return {
-        partition: min(offset, lowest_open.get(partition, offset))
-        for partition, offset in highest.items()
-    }
+def blames_no_event(status: int | None) -> bool:
+    """A whole POST failed in a way that says nothing about its events: the
+    gateway was unreachable (None), busy (429, 503) or had no such function
+    (404). Any other failure (500, 502, 504, an unreadable answer) may come
+    from one event that crashes or hangs the function."""
+    return status in (None, 404, 429, 503)
 
 
 def backoff(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class BridgeMetrics:
@@ -10,7 +10,7 @@ class BridgeMetrics:
         self.registry = CollectorRegistry()
         self.records = Counter(
             "eventfn_bridge_records",
-            "Records finished, by outcome (delivered or dead_lettered).",
+            "Records by outcome: delivered, dead_lettered, or retried (once per retry).",
             ["function", "outcome"],
             registry=self.registry,
         )
@@ -18,6 +18,13 @@ class BridgeMetrics:
             "eventfn_bridge_attempts",
             "Batch POSTs, by result (ok, partial, failed).",
             ["function", "result"],
+            registry=self.registry,
+        )
+        self.held = Gauge(
+            "eventfn_bridge_held_records",
+            "Records taken from Kafka and not finished: all (in_flight), and those"
+            " waiting for a retry or behind one of their key (waiting).",
+            ["function", "state"],
             registry=self.registry,
         )
         self.post_seconds = Histogram(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from gateway.bridge.delivery import RetryPolicy
 from gateway.registry import function_id, load_app
 from gateway.settings import MIB, ROOT
 
@@ -28,11 +29,23 @@ class BridgeSettings:
     batch_window_s: float = 0.05
     request_timeout_s: float = 70.0
     max_attempts: int = 5
+    # 0: none. Lambda's MaximumRecordAge: a failing record older than this is
+    # dead-lettered rather than retried, even while the function is down.
+    max_record_age_s: float = 0.0
+    # records taken from Kafka and not finished, per function, before fetching pauses
+    max_in_flight: int = 5000
+    session_timeout_ms: int = 45000
     backoff_initial_s: float = 0.5
     backoff_cap_s: float = 30.0
     host: str = "127.0.0.1"
     port: int = 8081
     shutdown_grace_s: float = 20.0
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            self.max_attempts, self.max_record_age_s, self.backoff_initial_s, self.backoff_cap_s
+        )
 
     @classmethod
     def from_env(
@@ -52,6 +65,13 @@ class BridgeSettings:
                 env.get("EVENTFN_BRIDGE_REQUEST_TIMEOUT_S", cls.request_timeout_s)
             ),
             "max_attempts": int(env.get("EVENTFN_BRIDGE_MAX_ATTEMPTS", cls.max_attempts)),
+            "max_record_age_s": float(
+                env.get("EVENTFN_BRIDGE_MAX_RECORD_AGE_S", cls.max_record_age_s)
+            ),
+            "max_in_flight": int(env.get("EVENTFN_BRIDGE_MAX_IN_FLIGHT", cls.max_in_flight)),
+            "session_timeout_ms": int(
+                env.get("EVENTFN_BRIDGE_SESSION_TIMEOUT_MS", cls.session_timeout_ms)
+            ),
             "backoff_initial_s": float(
                 env.get("EVENTFN_BRIDGE_BACKOFF_INITIAL_S", cls.backoff_initial_s)
             ),

@@ -1,13 +1,18 @@
-"""One consumer group feeding one function: poll a batch, POST it, settle every record, commit.
+"""One consumer group feeding one function: poll, POST batches, settle every record, commit.
 
-Records of a batch are finished (delivered or dead-lettered) before the next
-poll, so order within a partition holds for the events that succeed. Offsets
-are committed only up to the lowest unfinished record of each partition.
+Records reach the function in partition order. One that fails is retried
+later, with backoff, while the others keep flowing; later records of its key
+wait behind it (see inflight.py). A POST that fails as a whole is bisected to
+find an event that fails alone, and never blames events for an outage (see
+rounds.py). Offsets are committed only up to the lowest unfinished record of
+each partition, so whatever a crash interrupts is delivered again, and the
+functions' writes are idempotent.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -20,11 +25,17 @@ from eventio.errors import DeliveryError
 from eventio.producer import EventProducer
 from gateway.bridge import delivery
 from gateway.bridge.deadletter import dead_letter
-from gateway.bridge.delivery import Outcome, Record
+from gateway.bridge.delivery import Record
+from gateway.bridge.inflight import InFlight
 from gateway.bridge.metrics import BridgeMetrics
+from gateway.bridge.rounds import Round
 from gateway.bridge.settings import BridgeSettings
 
 log = logging.getLogger("eventfn.bridge")
+
+# How often a worker that waits (a backoff, a full in-flight budget) still
+# polls Kafka: it keeps its group membership and serves rebalances.
+_POLL_S = 0.2
 
 
 class Worker:
@@ -45,10 +56,16 @@ class Worker:
         self.group = settings.group_prefix + function
         self.ready = threading.Event()
         self.failed = False
+        self._policy = settings.retry_policy
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._stop = stop
+        self._inflight = InFlight()
+        # free to send, but taken from Kafka while the worker was waiting
+        self._backlog: list[Record] = []
         self._retry_after: float | None = None
+        self._unwell = 0
+        self._paused = False
 
     def run(self) -> None:
         """The thread's body. Any error stops the whole bridge, so its supervisor
@@ -69,26 +86,85 @@ class Worker:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": 100,
+                "session.timeout.ms": self.settings.session_timeout_ms,
             }
         )
-        consumer.subscribe([self.settings.topic], on_assign=self._assigned)
+        consumer.subscribe(
+            [self.settings.topic],
+            on_assign=self._assigned,
+            on_revoke=self._revoked,
+            on_lost=self._lost,
+        )
         headers = {"Content-Type": MEDIA_TYPE}
         try:
             with httpx.Client(timeout=self.settings.request_timeout_s, headers=headers) as http:
                 while not self._stop.is_set():
-                    messages = consumer.consume(
-                        self.settings.max_batch, self.settings.batch_window_s
-                    )
-                    records = self._records(messages)
-                    if records:
-                        self._settle(consumer, http, records)
+                    self._flow(consumer)
+                    fresh = self._records(consumer.consume(self._budget(), self._poll_timeout()))
+                    ready = self._inflight.due(time.monotonic()) + self._backlog
+                    self._backlog = []
+                    ready += self._inflight.admit(fresh)
+                    if ready:
+                        self._round(consumer, http, ready)
+                    self._commit(consumer)
+                    self._gauges()
         finally:
+            # Stopping: what is done is committed; what is held is handed back
+            # uncommitted, and the group's next owner gets it.
+            self._commit(consumer)
             consumer.close()
-            log.info("%s: consumer closed", self.group)
+            log.info("%s: consumer closed, %d records handed back", self.group, len(self._inflight))
 
-    def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _budget(self) -> int:
+        room = self.settings.max_in_flight - len(self._inflight)
+        return max(1, min(self.settings.max_batch, room))
+
+    def _poll_timeout(self) -> float:
+        timeout = self.settings.batch_window_s
+        if self._backlog:
+            return 0.0
+        due = self._inflight.next_due()
+        if due is not None:
+            timeout = min(timeout, max(0.0, due - time.monotonic()))
+        return timeout
+
+    def _flow(self, consumer: Consumer, waiting: bool = False) -> None:
+        """Stop fetching while waiting, while the function is unwell, or while
+        too much is held."""
+        full = len(self._inflight) >= self.settings.max_in_flight
+        pause = waiting or self._unwell > 0 or full
+        if pause != self._paused:
+            assignment = consumer.assignment()
+            (consumer.pause if pause else consumer.resume)(assignment)
+            self._paused = pause
+            log.info("%s: %s fetching", self.group, "paused" if pause else "resumed")
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("%s: assigned %s", self.group, [p.partition for p in partitions])
+        if self._paused:
+            consumer.pause(partitions)
         self.ready.set()
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._commit(consumer)
+        self._forget(partitions, "revoked")
+
+    def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Lost, not revoked (the session expired): committing is no longer ours to do.
+        self._forget(partitions, "lost")
+
+    def _forget(self, partitions: list[TopicPartition], how: str) -> None:
+        numbers = [p.partition for p in partitions]
+        dropped = self._inflight.drop(numbers)
+        dropped_ids = {id(record) for record in dropped}
+        self._backlog = [r for r in self._backlog if id(r) not in dropped_ids]
+        log.info(
+            "%s: %s %s; %d held records left to the next owner",
+            self.group,
+            how,
+            numbers,
+            len(dropped),
+        )
 
     def _records(self, messages: Sequence[Message]) -> list[Record]:
         records = []
@@ -110,66 +186,124 @@ class Worker:
             )
         return records
 
-    def _settle(self, consumer: Consumer, http: httpx.Client, records: list[Record]) -> None:
-        """Finish every record, then commit. Records stay unfinished only when
-        the bridge is stopping, and then nothing further is consumed."""
-        unfinished: list[Record] = []
+    def _round(self, consumer: Consumer, http: httpx.Client, ready: list[Record]) -> None:
+        """Send what is ready; every record ends delivered, dead-lettered or due again."""
+        now = time.time()
         admissible = []
-        refused = []
-        for record in records:
+        for record in ready:
             reason = delivery.inadmissible(record, self.settings.max_batch_bytes)
             if reason is None:
                 admissible.append(record)
             else:
-                record.failed(time.time(), None, reason, rejected=True)
-                refused.append(record)
-        unfinished += self._bury(refused)
-        for chunk in delivery.split_by_size(admissible, self.settings.max_batch_bytes):
-            # Stopping: what is not sent yet is handed back, uncommitted.
-            unfinished += chunk if self._stop.is_set() else self._deliver(http, chunk)
-        self._commit(consumer, delivery.committable(records, unfinished))
-
-    def _deliver(self, http: httpx.Client, chunk: list[Record]) -> list[Record]:
-        """Deliver until every record is finished; returns those left when stopping."""
-        pending = chunk
-        while pending:
-            outcome = self._attempt(http, pending)
+                record.failed(now, None, reason, rejected=True)
+                self._bury([record], consumer)
+        chunks = delivery.split_by_size(admissible, self.settings.max_batch_bytes)
+        round_ = Round(chunks, self._unwell)
+        while (chunk := round_.next()) is not None:
+            if chunk and not (chunk := self._sendable(chunk, consumer)):
+                continue
+            if round_.unwell:
+                delay = self._policy.delay(round_.unwell, self._retry_after)
+                log.warning(
+                    "%s: %s unwell (%s); next try of %d records from %s in %.2fs",
+                    self.group,
+                    self.function,
+                    (round_.suspect or chunk[0]).last_reason,
+                    len(chunk),
+                    chunk[0].coordinates if chunk else "(an empty batch)",
+                    delay,
+                )
+                if not self._wait(consumer, delay):
+                    break
+            if self._stop.is_set():
+                break  # what is left is handed back, uncommitted
+            result, status, reason = self._attempt(http, chunk)
+            now = time.time()
+            if result is None:
+                for record in chunk:
+                    record.failed(now, status, reason, rejected=False)
+                round_.failed(chunk, delivery.blames_no_event(status))
+                if round_.suspect is not None:
+                    # Later events of its key wait for the verdict (and its retries).
+                    self._inflight.retry_at(round_.suspect, math.inf)
+                continue
+            blamed = round_.succeeded()
+            outcome = delivery.apply_result(chunk, result, now, self._policy)
+            self._inflight.finish(outcome.delivered, time.monotonic())
             self._metrics.records.labels(self.function, "delivered").inc(len(outcome.delivered))
-            unburied = self._bury(outcome.dead)
-            if unburied:
-                return outcome.retry + unburied
-            pending = outcome.retry
-            if not pending:
-                break
-            attempt = max(record.attempts for record in pending)
-            delay = delivery.backoff(
-                attempt,
-                self.settings.backoff_initial_s,
-                self.settings.backoff_cap_s,
-                self._retry_after,
-            )
-            log.warning(
-                "%s: %d records to retry (attempt %d, first %s): %s; next try in %.2fs",
-                self.group,
-                len(pending),
-                attempt,
-                pending[0].coordinates,
-                pending[0].last_reason,
-                delay,
-            )
-            if self._stop.wait(delay):
-                return pending
-        return []
+            self._bury(outcome.dead, consumer)
+            self._retry(outcome.retry)
+            self._blame(blamed, consumer)
+        self._unwell = round_.unwell
 
-    def _attempt(self, http: httpx.Client, pending: list[Record]) -> Outcome:
+    def _sendable(self, chunk: list[Record], consumer: Consumer) -> list[Record]:
+        """Of a chunk about to be sent: those still held, not behind a failed
+        record of their key, and not too old to try again (dead-lettered)."""
+        chunk = self._inflight.hold_back(r for r in chunk if self._inflight.holds(r))
+        now = time.time()
+        expired = [r for r in chunk if r.attempts and self._policy.expired(r, now)]
+        if expired:
+            self._judge(expired, consumer)
+        return [r for r in chunk if r not in expired]
+
+    def _blame(self, records: list[Record], consumer: Consumer) -> None:
+        for record in records:
+            record.blame()
+            log.warning(
+                "%s: %s (%s#%s) fails alone while the function works: %s",
+                self.group,
+                record.coordinates,
+                *record.identity,
+                record.last_reason,
+            )
+        self._judge(records, consumer)
+
+    def _judge(self, records: list[Record], consumer: Consumer) -> None:
+        """Failed records: dead letters, or retried later."""
+        now = time.time()
+        dead = [record for record in records if self._policy.is_dead(record, now)]
+        self._bury(dead, consumer)
+        self._retry([record for record in records if record not in dead])
+
+    def _retry(self, records: list[Record]) -> None:
+        for record in records:
+            delay = self._policy.delay(max(record.rejections, 1))
+            self._inflight.retry_at(record, time.monotonic() + delay)
+            log.info(
+                "%s: %s (%s#%s) retried in %.2fs (attempt %d): %s",
+                self.group,
+                record.coordinates,
+                *record.identity,
+                delay,
+                record.attempts,
+                record.last_reason,
+            )
+        self._metrics.records.labels(self.function, "retried").inc(len(records))
+
+    def _wait(self, consumer: Consumer, seconds: float) -> bool:
+        """Wait, still polling (fetching paused) so the group keeps this member;
+        False when the bridge is stopping."""
+        self._flow(consumer, waiting=True)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stop.is_set():
+                return False
+            message = consumer.poll(min(_POLL_S, left))
+            if message is not None:  # fetched before the pause took effect
+                self._backlog += self._inflight.admit(self._records([message]))
+        return not self._stop.is_set()
+
+    def _attempt(
+        self, http: httpx.Client, records: list[Record]
+    ) -> tuple[BatchResult | None, int | None, str]:
+        """POST one batch: the function's result, or the status and reason it failed."""
         self._retry_after = None
         began = time.monotonic()
         try:
-            response = http.post(self.url, content=delivery.batch_body(pending))
+            response = http.post(self.url, content=delivery.batch_body(records))
         except httpx.HTTPError as error:
             self._metrics.attempts.labels(self.function, "failed").inc()
-            reason = f"{type(error).__name__}: {error}"
-            return delivery.apply_batch_failure(pending, None, reason, time.time())
+            return None, None, f"{type(error).__name__}: {error}"
         finally:
             self._metrics.post_seconds.labels(self.function).observe(time.monotonic() - began)
         if response.status_code == 200:
@@ -177,21 +311,20 @@ class Worker:
                 result = BatchResult.from_bytes(response.content)
             except ValueError as error:
                 self._metrics.attempts.labels(self.function, "failed").inc()
-                return delivery.apply_batch_failure(pending, 200, str(error), time.time())
-            self._metrics.attempts.labels(
-                self.function, "partial" if result.failures else "ok"
-            ).inc()
-            return delivery.apply_result(pending, result, time.time(), self.settings.max_attempts)
+                return None, 200, f"unreadable answer: {error}"
+            outcome = "partial" if result.failures else "ok"
+            self._metrics.attempts.labels(self.function, outcome).inc()
+            return result, 200, ""
         self._metrics.attempts.labels(self.function, "failed").inc()
         self._retry_after = _seconds(response.headers.get("retry-after"))
-        reason = f"HTTP {response.status_code}: {response.text[:300]}"
-        return delivery.apply_batch_failure(pending, response.status_code, reason, time.time())
+        return None, response.status_code, f"HTTP {response.status_code}: {response.text[:300]}"
 
-    def _bury(self, dead: list[Record]) -> list[Record]:
+    def _bury(self, dead: list[Record], consumer: Consumer) -> None:
         """Dead-letter these records, retrying while the dead-letter topic refuses
-        them; returns those still not taken when the bridge stops."""
+        them; those not taken when the bridge stops stay held (handed back)."""
+        dead = [record for record in dead if self._inflight.holds(record)]
         if not dead:
-            return []
+            return
         letters = [dead_letter(record, self.function) for record in dead]
         refusals = 0
         while True:
@@ -200,9 +333,7 @@ class Worker:
                 break
             except DeliveryError as error:
                 refusals += 1
-                delay = delivery.backoff(
-                    refusals, self.settings.backoff_initial_s, self.settings.backoff_cap_s
-                )
+                delay = self._policy.delay(refusals)
                 log.error(
                     "%s: the dead-letter topic did not take %d records (%s); again in %.2fs",
                     self.group,
@@ -210,8 +341,8 @@ class Worker:
                     error,
                     delay,
                 )
-                if self._stop.wait(delay):
-                    return dead
+                if not self._wait(consumer, delay):
+                    return
         for record in dead:
             log.warning(
                 "%s: dead-lettered %s (%s#%s) after %d attempts: %s",
@@ -221,19 +352,26 @@ class Worker:
                 record.attempts,
                 record.last_reason,
             )
+        self._inflight.finish(dead, time.monotonic())
         self._metrics.records.labels(self.function, "dead_lettered").inc(len(dead))
-        return []
 
-    def _commit(self, consumer: Consumer, offsets: dict[int, int]) -> None:
+    def _commit(self, consumer: Consumer) -> None:
+        offsets = self._inflight.commits()
         if not offsets:
             return
         partitions = [TopicPartition(self.settings.topic, p, o) for p, o in offsets.items()]
         try:
             consumer.commit(offsets=partitions, asynchronous=False)
         except KafkaException as error:
-            # Lost the partitions to a rebalance: the new owner redelivers what
-            # this commit would have covered, and every write is idempotent.
+            # Not this member's to commit any more (a rebalance, a lost session):
+            # the new owner redelivers from the last commit; writes are idempotent.
             log.warning("%s: commit of %s failed: %s", self.group, offsets, error)
+            return
+        self._inflight.committed(offsets)
+
+    def _gauges(self) -> None:
+        self._metrics.held.labels(self.function, "in_flight").set(len(self._inflight))
+        self._metrics.held.labels(self.function, "waiting").set(self._inflight.waiting)
 
 
 def _header_list(

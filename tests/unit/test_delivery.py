@@ -8,17 +8,23 @@ from eventcore.kafka_binding import to_record
 from gateway.bridge.deadletter import dead_letter
 from gateway.bridge.delivery import (
     Record,
-    apply_batch_failure,
+    RetryPolicy,
     apply_result,
     backoff,
     batch_body,
-    committable,
+    blames_no_event,
     inadmissible,
     split_by_size,
 )
 
 
-def record(offset: int, partition: int = 0, event_id: str | None = None) -> Record:
+def policy(max_attempts: int = 5, max_age_s: float = 0.0) -> RetryPolicy:
+    return RetryPolicy(max_attempts=max_attempts, max_age_s=max_age_s)
+
+
+def record(
+    offset: int, partition: int = 0, event_id: str | None = None, timestamp_ms: int = 1
+) -> Record:
     event = validate_event(
         {
             "specversion": "1.0",
@@ -31,7 +37,7 @@ def record(offset: int, partition: int = 0, event_id: str | None = None) -> Reco
         }
     )
     kafka = to_record(event)
-    return Record("events", partition, offset, kafka.key, kafka.value, kafka.headers, 1)
+    return Record("events", partition, offset, kafka.key, kafka.value, kafka.headers, timestamp_ms)
 
 
 def test_only_failed_records_stay_and_non_retryable_ones_die():
@@ -39,7 +45,7 @@ def test_only_failed_records_stay_and_non_retryable_ones_die():
     result = BatchResult(
         (Failure("e-1", "/s", "db hiccup", True), Failure("e-2", "/s", "bad", False))
     )
-    outcome = apply_result(records, result, now=100.0, max_attempts=5)
+    outcome = apply_result(records, result, now=100.0, policy=policy())
     assert [r.offset for r in outcome.delivered] == [0]
     assert [r.offset for r in outcome.retry] == [1]
     assert [r.offset for r in outcome.dead] == [2]
@@ -54,26 +60,31 @@ def test_a_record_that_keeps_failing_dies_after_max_attempts():
     one = record(0)
     result = BatchResult((Failure("e-0", "/s", "again", True),))
     for now in (1.0, 2.0):
-        assert apply_result([one], result, now, max_attempts=3).retry == [one]
-    outcome = apply_result([one], result, 3.0, max_attempts=3)
+        assert apply_result([one], result, now, policy(max_attempts=3)).retry == [one]
+    outcome = apply_result([one], result, 3.0, policy(max_attempts=3))
     assert outcome.dead == [one]
     assert (one.attempts, one.first_failure, one.last_failure) == (3, 1.0, 3.0)
 
 
-def test_a_whole_batch_failure_retries_everything_and_kills_nothing():
-    records = [record(0), record(1)]
-    for attempt in range(20):
-        outcome = apply_batch_failure(records, 502, "function failed", float(attempt))
-        assert outcome.retry == records
-        assert outcome.dead == []
-    assert records[0].attempts == 20
+def test_a_failing_record_older_than_the_maximum_age_dies_at_once():
+    written_at = 1000.0
+    old = record(0, timestamp_ms=int(written_at * 1000))
+    result = BatchResult((Failure("e-0", "/s", "db hiccup", True),))
+    assert apply_result([old], result, written_at + 59, policy(max_age_s=60)).retry == [old]
+    outcome = apply_result([old], result, written_at + 61, policy(max_age_s=60))
+    assert outcome.dead == [old]
+    assert old.last_reason == "older than the maximum record age (60s): db hiccup"
+    # no maximum age by default
+    forever = record(1, timestamp_ms=0)
+    retried = apply_result(
+        [forever], BatchResult((Failure("e-1", "/s", "x", True),)), 1e9, policy()
+    )
+    assert retried.retry == [forever]
 
 
-def test_commit_stops_at_the_lowest_unfinished_offset_of_each_partition():
-    records = [record(10, 0), record(11, 0), record(12, 0), record(5, 1), record(6, 1)]
-    assert committable(records, []) == {0: 13, 1: 7}
-    assert committable(records, [records[1]]) == {0: 11, 1: 7}
-    assert committable(records, [records[2], records[1], records[3]]) == {0: 11, 1: 5}
+def test_whole_failures_that_say_nothing_about_the_events():
+    assert [s for s in (None, 404, 429, 503) if blames_no_event(s)] == [None, 404, 429, 503]
+    assert not any(blames_no_event(s) for s in (200, 500, 502, 504))
 
 
 def test_backoff_grows_is_capped_jittered_and_honours_retry_after():
@@ -126,13 +137,15 @@ def test_a_record_larger_than_one_invocation_is_inadmissible():
     assert "over the" in (inadmissible(big, len(big.encoded) + 1) or "")
 
 
-def test_whole_batch_failures_do_not_count_towards_dead_lettering():
+def test_only_blamed_failures_count_towards_dead_lettering():
     one = record(0)
     for now in range(10):  # a long outage of the function
-        apply_batch_failure([one], 503, "busy", float(now))
+        one.failed(float(now), 503, "busy", rejected=False)
     result = BatchResult((Failure("e-0", "/s", "later", True),))
-    assert apply_result([one], result, 11.0, max_attempts=3).retry == [one]
+    assert apply_result([one], result, 11.0, policy(max_attempts=3)).retry == [one]
     assert (one.attempts, one.rejections) == (11, 1)
+    one.blame()
+    assert apply_result([one], result, 12.0, policy(max_attempts=3)).dead == [one]
 
 
 def test_dead_letter_keeps_the_original_and_adds_the_error_context():
@@ -155,5 +168,7 @@ def test_dead_letter_keeps_the_original_and_adds_the_error_context():
 @pytest.mark.parametrize("event_id", ["dup"])
 def test_failures_apply_to_every_record_with_that_identity(event_id):
     records = [record(0, event_id=event_id), record(1, event_id=event_id)]
-    outcome = apply_result(records, BatchResult((Failure(event_id, "/s", "no", False),)), 1.0, 5)
+    outcome = apply_result(
+        records, BatchResult((Failure(event_id, "/s", "no", False),)), 1.0, policy()
+    )
     assert outcome.dead == records
