@@ -3,18 +3,20 @@ Functions API, /publish, health and metrics."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from gateway import calls, fnapi
 from gateway import headers as fnheaders
+from gateway.access import CREDENTIAL_HEADERS, Access, ApiKey, parse_keys
 from gateway.errors import GatewayError, MethodNotAllowedError, PathNotFoundError
 from gateway.oci import api as ociapi
 from gateway.oci.keys import load_keys
@@ -24,6 +26,10 @@ from gateway.runtime import Runtime
 from gateway.settings import GatewaySettings
 
 _ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Open whatever the keys: health, and what the fn CLI asks before anything else.
+_OPEN_API_PATHS = frozenset({"/", "/version"})
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(
@@ -33,6 +39,19 @@ def create_app(
     settings = settings or GatewaySettings.from_env()
     runtime = Runtime(declared or load_app(settings.root), settings)
     keys = load_keys(settings.oci_keys) if settings.oci_keys else None
+    access = load_access(settings.api_keys) if settings.api_keys else None
+    # With keys in force, the caller's key never reaches a function.
+    withheld = CREDENTIAL_HEADERS if access else frozenset()
+
+    def guard(request: Request, scope: str) -> ApiKey | None:
+        return access.check(request.headers, scope) if access else None
+
+    def guarded(endpoint: Endpoint, scope: str) -> Endpoint:
+        async def checked(request: Request) -> Response:
+            guard(request, scope)
+            return await endpoint(request)
+
+        return checked
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -43,26 +62,40 @@ def create_app(
             await runtime.stop()
 
     async def invoke(request: Request) -> Response:
+        key = guard(request, "invoke")  # 401 before anything is revealed
         fn_id = request.path_params["fn_id"]
-        runtime.function(fn_id)  # Fn's 404 comes before the body is read
-        body = await calls.read_body(request, settings.max_body_bytes)
-        return await calls.invoke(runtime, request, fn_id, body)
+        fn = runtime.function(fn_id)  # Fn's 404 comes before the body is read
+        if key is not None:
+            Access.check_app(key, fn.app_name)
+        body = await read_body(request)
+        return await calls.invoke(runtime, request, fn_id, body, withheld=withheld)
 
     async def trigger(request: Request) -> Response:
+        key = guard(request, "triggers")
+        app_name = request.path_params["app_name"]
+        if key is not None:
+            Access.check_app(key, app_name)
         source = "/" + request.path_params.get("source", "")
-        return await _run_trigger(request, request.path_params["app_name"], source)
+        return await _run_trigger(request, app_name, source)
 
     async def publish(request: Request) -> Response:
         # The original system's clients POST to /publish: the publish
         # function's HTTP trigger, at the path they already use.
+        key = guard(request, "publish")
+        if key is not None:
+            Access.check_app(key, runtime.declared.name)
         return await _run_trigger(request, runtime.declared.name, "/publish")
+
+    async def read_body(request: Request) -> bytes:
+        return await calls.read_body(request, settings.max_body_bytes, settings.read_timeout_s)
 
     async def _run_trigger(request: Request, app_name: str, source: str) -> Response:
         fn = runtime.function(runtime.catalog.http_trigger(app_name, source).fn_id)
         call_id = calls.call_id_for(request)
-        body = await calls.read_body(request, settings.max_body_bytes)
+        body = await read_body(request)
+        passed = [(k, v) for k, v in request.headers.items() if k.lower() not in withheld]
         forwarded = fnheaders.trigger_request(
-            request.headers.items(), request.method, str(request.url)
+            passed, request.method, str(request.url)
         ) + calls.call_headers(fn, call_id)
         result = await runtime.call(fn, forwarded, body)
         status, answer = fnheaders.trigger_response(result.headers)
@@ -83,7 +116,8 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
-    async def metrics(_: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        guard(request, "metrics")
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def gateway_error(request: Request, error: Exception) -> Response:
@@ -125,7 +159,7 @@ def create_app(
             Route("/t/{app_name}", trigger, methods=_ANY),
             Route("/t/{app_name}/{source:path}", trigger, methods=_ANY),
             Route("/publish", publish, methods=_ANY),
-            *fnapi.routes(runtime),
+            *_guard_api(fnapi.routes(runtime), guarded),
             *ociapi.routes(runtime, keys),
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
@@ -142,3 +176,20 @@ def create_app(
     starlette.router.redirect_slashes = False
     starlette.state.runtime = runtime
     return starlette
+
+
+def load_access(path: Path) -> Access:
+    """The API keys file (read once, at start); a bad file stops the gateway."""
+    return parse_keys(path.read_text(), str(path))
+
+
+def _guard_api(
+    routes: list[BaseRoute], guarded: Callable[[Endpoint, str], Endpoint]
+) -> list[BaseRoute]:
+    """The Fn API's routes, each needing the ``manage`` scope (but / and /version)."""
+    result: list[BaseRoute] = []
+    for route in routes:
+        if isinstance(route, Route) and route.path not in _OPEN_API_PATHS:
+            route = Route(route.path, guarded(route.endpoint, "manage"), methods=route.methods)
+        result.append(route)
+    return result

@@ -3,6 +3,7 @@ the OCI invoke action share (body limits, call IDs, deadlines, detached calls)."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ from starlette.responses import Response
 
 from eventcore.cloudevent import format_time
 from gateway import headers as fnheaders
-from gateway.errors import ClientClosedError, RequestTooLargeError
+from gateway.errors import ClientClosedError, RequestTimeoutError, RequestTooLargeError
 from gateway.ids import new_id
 from gateway.registry import Function
 from gateway.runtime import Runtime
@@ -52,22 +53,29 @@ def call_headers(fn: Function, call_id: str) -> list[tuple[str, str]]:
     return [("Fn-Call-Id", call_id), ("Fn-Deadline", format_time(deadline))]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     """The body, refused with 413 as soon as it is known to be over the limit
-    (from Content-Length before reading a byte, else while streaming)."""
+    (from Content-Length before reading a byte, else while streaming), and with
+    408 unless all of it arrives within ``timeout_s``."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise RequestTooLargeError()
     chunks = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestTooLargeError()
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLargeError()
+                chunks.append(chunk)
     except ClientDisconnect:
         raise ClientClosedError() from None
+    except TimeoutError:
+        # Connection: close, so the rest of the trickle is never read.
+        raise RequestTimeoutError(
+            f"request body not received within {timeout_s:g}s", headers={"Connection": "close"}
+        ) from None
     return b"".join(chunks)
 
 

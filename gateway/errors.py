@@ -42,6 +42,23 @@ class TriggerNotFoundError(NotFoundError):
     message = "Trigger not found"
 
 
+class UnauthenticatedError(GatewayError):
+    status = 401
+    message = "Unauthorized"
+
+
+class AccessDeniedError(GatewayError):
+    status = 403
+    message = "Forbidden"
+
+
+class RequestTimeoutError(GatewayError):
+    """The request's body did not arrive in time (a client too slow, or stalling)."""
+
+    status = 408
+    message = "Request body not received in time"
+
+
 class ClientClosedError(GatewayError):
     """The client went away before its request was read (Fn's 444; nobody reads it)."""
 

@@ -27,7 +27,10 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         return runtime.catalog
 
     async def body(request: Request) -> dict[str, Any]:
-        return parse_object(await read_body(request, runtime.settings.max_body_bytes))
+        settings = runtime.settings
+        return parse_object(
+            await read_body(request, settings.max_body_bytes, settings.read_timeout_s)
+        )
 
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")

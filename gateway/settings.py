@@ -22,6 +22,8 @@ class GatewaySettings:
     root: Path = ROOT
     run_dir: Path = ROOT / ".run"
     max_body_bytes: int = 6 * MIB
+    # The whole body must arrive within this (a client trickling it is cut off).
+    read_timeout_s: float = 30.0
     min_instances: int = 1
     max_instances: int = 4
     start_timeout_s: float = 10.0
@@ -31,6 +33,8 @@ class GatewaySettings:
     # keyId -> PEM public key; when set, every OCI API request must be signed.
     oci_keys: Path | None = None
     oci_compartment_id: str = "ocid1.compartment.oc1..eventfn"
+    # API keys for /publish, triggers, /invoke, the Fn API and /metrics (see access.py).
+    api_keys: Path | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @classmethod
@@ -46,6 +50,7 @@ class GatewaySettings:
             "root": root,
             "run_dir": Path(env.get("EVENTFN_RUN_DIR", str(root / ".run"))),
             "max_body_bytes": int(env.get("EVENTFN_MAX_BODY_BYTES", cls.max_body_bytes)),
+            "read_timeout_s": float(env.get("EVENTFN_READ_TIMEOUT_S", cls.read_timeout_s)),
             "min_instances": int(env.get("EVENTFN_MIN_INSTANCES", cls.min_instances)),
             "max_instances": int(env.get("EVENTFN_MAX_INSTANCES", cls.max_instances)),
             "start_timeout_s": float(env.get("EVENTFN_START_TIMEOUT_S", cls.start_timeout_s)),
@@ -54,6 +59,7 @@ class GatewaySettings:
             "fdk": Path(env.get("EVENTFN_FDK", str(cls.fdk))),
             "oci_keys": Path(env["EVENTFN_OCI_KEYS"]) if env.get("EVENTFN_OCI_KEYS") else None,
             "oci_compartment_id": env.get("EVENTFN_OCI_COMPARTMENT_ID", cls.oci_compartment_id),
+            "api_keys": Path(env["EVENTFN_API_KEYS"]) if env.get("EVENTFN_API_KEYS") else None,
             "environ": MappingProxyType(env),
         }
         values.update(explicit)

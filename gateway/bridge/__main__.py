@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 
 from eventio.producer import EventProducer
@@ -31,8 +32,12 @@ class Bridge:
             Worker(name, url, settings, self.dead_letters, self.metrics, self.stop)
             for name, url in settings.targets.items()
         ]
+        # Daemon threads: a worker still waiting on a POST when the grace period
+        # ends must not keep the process alive; what it held is uncommitted,
+        # and redelivered to the next owner.
         self._threads = [
-            threading.Thread(target=w.run, name=f"bridge-{w.function}") for w in self.workers
+            threading.Thread(target=w.run, name=f"bridge-{w.function}", daemon=True)
+            for w in self.workers
         ]
 
     @property
@@ -51,8 +56,11 @@ class Bridge:
         for thread in self._threads:
             thread.start()
         self.stop.wait()
+        deadline = time.monotonic() + self.settings.shutdown_grace_s
         for thread in self._threads:
-            thread.join(self.settings.shutdown_grace_s)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if late := [t.name for t in self._threads if t.is_alive()]:
+            log.warning("%s still busy after %.0fs: leaving", late, self.settings.shutdown_grace_s)
         self.dead_letters.close()
         server.shutdown()
         return 1 if any(worker.failed for worker in self.workers) else 0

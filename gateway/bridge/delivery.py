@@ -172,10 +172,11 @@ def apply_result(
 
 def blames_no_event(status: int | None) -> bool:
     """A whole POST failed in a way that says nothing about its events: the
-    gateway was unreachable (None), busy (429, 503) or had no such function
-    (404). Any other failure (500, 502, 504, an unreadable answer) may come
-    from one event that crashes or hangs the function."""
-    return status in (None, 404, 429, 503)
+    gateway was unreachable (None), refused the bridge's credential (401, 403),
+    was busy (429, 503) or had no such function (404). Any other failure (500,
+    502, 504, an unreadable answer) may come from one event that crashes or
+    hangs the function."""
+    return status in (None, 401, 403, 404, 429, 503)
 
 
 def backoff(

@@ -37,9 +37,12 @@ class BridgeSettings:
     session_timeout_ms: int = 45000
     backoff_initial_s: float = 0.5
     backoff_cap_s: float = 30.0
+    # sent as a bearer token when the gateway requires API keys; never logged
+    api_key: str | None = field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = 8081
-    shutdown_grace_s: float = 20.0
+    # within the supervisor's stop timeout (20 s), which then kills
+    shutdown_grace_s: float = 15.0
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -76,6 +79,7 @@ class BridgeSettings:
                 env.get("EVENTFN_BRIDGE_BACKOFF_INITIAL_S", cls.backoff_initial_s)
             ),
             "backoff_cap_s": float(env.get("EVENTFN_BRIDGE_BACKOFF_CAP_S", cls.backoff_cap_s)),
+            "api_key": env.get("EVENTFN_BRIDGE_API_KEY") or None,
             "host": env.get("EVENTFN_BRIDGE_HOST", cls.host),
             "port": int(env.get("EVENTFN_BRIDGE_PORT", cls.port)),
             "shutdown_grace_s": float(env.get("EVENTFN_SHUTDOWN_GRACE_S", cls.shutdown_grace_s)),

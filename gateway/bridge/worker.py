@@ -96,6 +96,8 @@ class Worker:
             on_lost=self._lost,
         )
         headers = {"Content-Type": MEDIA_TYPE}
+        if self.settings.api_key:
+            headers["Authorization"] = f"Bearer {self.settings.api_key}"
         try:
             with httpx.Client(timeout=self.settings.request_timeout_s, headers=headers) as http:
                 while not self._stop.is_set():

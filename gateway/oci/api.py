@@ -36,7 +36,9 @@ def routes(runtime: Runtime, keys: Mapping[str, RSAPublicKey] | None) -> list[Ba
 
     async def authenticated(request: Request) -> bytes:
         """The body, once the signature over it holds (when keys are configured)."""
-        body = await calls.read_body(request, runtime.settings.max_body_bytes)
+        body = await calls.read_body(
+            request, runtime.settings.max_body_bytes, runtime.settings.read_timeout_s
+        )
         if keys:
             query = request.scope["query_string"]
             target = request.scope.get("raw_path") or request.url.path.encode()
