@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
+import subprocess
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ class Bridged:
     dlq: str
     group: str
     received: Path
+    process: subprocess.Popen[bytes]
 
     def delivered(self) -> float:
         text = httpx.get(f"{self.url}/metrics").text
@@ -71,9 +75,9 @@ def bridged(tmp_path: Path, bootstrap: str, name: str, **settings: str) -> Itera
     url = f"http://127.0.0.1:{bridge_port}"
     with (
         running("gateway", env, f"http://127.0.0.1:{port}/readyz", tmp_path / "gateway.log"),
-        running("gateway.bridge", env, f"{url}/readyz", tmp_path / "bridge.log"),
+        running("gateway.bridge", env, f"{url}/readyz", tmp_path / "bridge.log") as process,
     ):
-        yield Bridged(url, topic, dlq, group_prefix + "flaky", received)
+        yield Bridged(url, topic, dlq, group_prefix + "flaky", received, process)
 
 
 def produce(bootstrap: str, topic: str, events: list[dict]) -> None:
@@ -190,6 +194,33 @@ def test_a_failing_event_older_than_the_maximum_record_age_is_dead_lettered(
         letter = dead_letter_of(kafka_bootstrap, bridge.dlq, b"ev-1")
     reason = header(letter, "eventfn.error.reason") or b""
     assert reason.startswith(b"older than the maximum record age (2s)")
+
+
+def test_on_sigterm_the_bridge_commits_what_is_done_hands_back_the_rest_and_exits(
+    tmp_path: Path, kafka_bootstrap: str
+):
+    stuck = {**event(5, fail="retryable", times=10_000), "partitionkey": "stuck"}
+    with bridged(
+        tmp_path,
+        kafka_bootstrap,
+        "sigterm",
+        EVENTFN_BRIDGE_BACKOFF_INITIAL_S="1",
+        EVENTFN_BRIDGE_MAX_ATTEMPTS="10000",
+        EVENTFN_SHUTDOWN_GRACE_S="5",
+    ) as bridge:
+        produce(kafka_bootstrap, bridge.topic, [event(n) for n in range(5)] + [stuck])
+        wait_until(lambda: bridge.delivered() == 5, timeout=30, what="the other events delivered")
+        began = time.monotonic()
+        bridge.process.send_signal(signal.SIGTERM)
+        assert bridge.process.wait(10) == 0
+        took = time.monotonic() - began
+    assert took < 5
+    ends = _ends(kafka_bootstrap, bridge.topic)
+    committed = _committed(kafka_bootstrap, bridge.topic, bridge.group)
+    held = next(a for a in bridge.arrivals() if a["id"] == "ev-5")
+    # everything done is committed; the held event's partition stops at it
+    assert committed[held["partition"]] == held["offset"]
+    assert all(committed[p] == ends[p] for p in ends if p != held["partition"])
 
 
 def _ends(bootstrap: str, topic: str) -> dict[int, int]:
