@@ -94,7 +94,9 @@ def parse_keys(text: str, where: str) -> Access:
     and optionally ``scopes`` and ``apps``."""
     try:
         document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
+        # PyYAML raises ValueError for a date or number it cannot build
+        # (2001-02-30), RecursionError for nesting deeper than the stack.
         raise KeysFileError(f"{where}: not YAML: {error}") from None
     entries = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
