@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import quote
 
 HTTP_PREFIX = "Fn-Http-H-"
+# Reserved characters and "%": quote() keeps them, and letters, digits and "_.-~".
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]"
 _HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -31,7 +34,11 @@ def trigger_request(
     headers: Iterable[tuple[str, str]], method: str, url: str
 ) -> list[tuple[str, str]]:
     """What the function receives: every client header but Content-Type as
-    ``Fn-Http-H-<Name>``, plus the method, the full URL and ``Fn-Intent``."""
+    ``Fn-Http-H-<Name>``, plus the method, the full URL and ``Fn-Intent``.
+
+    The URL's path may come percent-decoded (Starlette's ``request.url`` does
+    that): whatever is not printable ASCII in it is encoded again, as Fn's
+    server sends it, so that no character can break the header line."""
     rewritten = []
     for name, value in strip_hop_by_hop(list(headers)):
         if name.lower() == "content-type":
@@ -40,7 +47,7 @@ def trigger_request(
             rewritten.append((HTTP_PREFIX + _canonical(name), value))
     rewritten += [
         ("Fn-Http-Method", method),
-        ("Fn-Http-Request-Url", url),
+        ("Fn-Http-Request-Url", quote(url, safe=_URL_SAFE)),
         ("Fn-Intent", "httprequest"),
     ]
     return rewritten

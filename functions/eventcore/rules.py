@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, Literal
@@ -88,12 +89,22 @@ class Rule(BaseModel):
     def _usable(self) -> Rule:
         if self.threshold is None and self.label is None:
             raise ValueError("needs a threshold, a label, or both")
-        for _, name, _, _ in string.Formatter().parse(self.message):
-            if name is not None and name not in MESSAGE_FIELDS:
+        for name in _field_names(self.message):
+            if name not in MESSAGE_FIELDS:
                 raise ValueError(
                     f"message field {{{name}}} is unknown; use {', '.join(sorted(MESSAGE_FIELDS))}"
                 )
         return self
+
+
+def _field_names(template: str) -> Iterator[str]:
+    """Every field a format string names, those nested in a format spec
+    (``{value:>{number}}``) included: str.format looks them all up."""
+    for _, name, spec, _ in string.Formatter().parse(template):
+        if name is not None:
+            yield name
+        if spec:
+            yield from _field_names(spec)
 
 
 @dataclass(frozen=True)
@@ -115,7 +126,10 @@ def load_rules(text: str) -> list[Rule]:
     """Parse a rule file; RuleError says which rule and field is wrong."""
     try:
         document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
+        # PyYAML raises ValueError for a value its resolver took for a date or
+        # number but cannot build (2001-02-30, !!float abc), and RecursionError
+        # for nesting deeper than Python's stack.
         raise RuleError(f"rule file is not valid YAML: {error}") from None
     try:
         rules = _RuleFile.model_validate(document).rules

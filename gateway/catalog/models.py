@@ -169,12 +169,19 @@ def _is_empty(value: Any) -> bool:
     return value is None or value == ""
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max(map(_depth, value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max(map(_depth, value), default=0)
-    return 0
+def _nests_deeper_than(value: Any, levels: int) -> bool:
+    """Whether objects and arrays in ``value`` nest more than ``levels`` deep.
+    Not recursive: a body may nest as deep as the JSON parser allows (1024),
+    which is deeper than Python's stack."""
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            if level > levels:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, level + 1) for child in children)
+    return False
 
 
 def _check_annotations(annotations: Annotations) -> None:
@@ -196,7 +203,7 @@ def _check_annotations(annotations: Annotations) -> None:
             )
         # Fn has no depth rule, but within 512 bytes a value can nest deeper
         # than a JSON encoder allows; no annotation needs more than a few levels.
-        if _depth(value) > _MAX_ANNOTATION_DEPTH:
+        if _nests_deeper_than(value, _MAX_ANNOTATION_DEPTH):
             raise BadRequestError(
                 "Invalid annotation value, annotation values may not be nested more than "
                 f"{_MAX_ANNOTATION_DEPTH} levels deep"

@@ -31,7 +31,9 @@ def load_keys(path: Path) -> Mapping[str, RSAPublicKey]:
         raise ConfigError(f"{path} not found") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read: {error}") from None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
+        # PyYAML raises ValueError for a value it took for a date or number but
+        # cannot build (2001-02-30), RecursionError for very deep nesting.
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(document, dict):
         found = "nothing" if document is None else type(document).__name__

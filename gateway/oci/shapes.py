@@ -104,18 +104,22 @@ class Listing:
 
     @classmethod
     def from_query(cls, query: Callable[[str], str | None]) -> Listing:
-        sort_by = query("sortBy") or "timeCreated"
-        if sort_by not in SORT_FIELDS:
+        """The list parameters: one left out takes its default; one given, even
+        empty, must be valid as the API defines it (enums case included)."""
+        sort_by = query("sortBy")
+        if sort_by is None:
+            sort_by = "timeCreated"
+        elif sort_by not in SORT_FIELDS:
             raise BadRequestError(f"sortBy must be one of {', '.join(SORT_FIELDS)}")
-        sort_order = (query("sortOrder") or "").upper()
-        if sort_order and sort_order not in SORT_ORDERS:
+        sort_order = query("sortOrder")
+        if sort_order is not None and sort_order not in SORT_ORDERS:
             raise BadRequestError("sortOrder must be ASC or DESC")
         return cls(
             display_name=query("displayName") or "",
             id=query("id") or "",
             lifecycle_state=query("lifecycleState") or "",
             sort_by=sort_by,
-            sort_order=sort_order,
+            sort_order=sort_order or "",
             limit=_number(query("limit"), "limit", 1, MAX_LIMIT, MAX_LIMIT),
             offset=_number(query("page"), "page", 0, 2**31, 0),
         )
@@ -139,7 +143,7 @@ class Listing:
 
 
 def _number(raw: str | None, name: str, low: int, high: int, default: int) -> int:
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise BadRequestError(f"{name} must be a whole number from {low} to {high}")
