@@ -215,7 +215,7 @@ def _parse(path: Path, model: type[_M]) -> _M:
         document = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path} not found") from None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError, RecursionError) as error:  # 2001-02-30, deep nesting
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     try:
         return model.model_validate(document)
