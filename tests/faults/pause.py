@@ -29,20 +29,25 @@ from infra.components import http_ready
 from infra.ports import free_port
 from infra.waiting import WaitTimeoutError, wait_until
 from tests.faults import groups
-from tests.faults.generator import Progress
+from tests.faults.generator import Gates, Progress
 from tests.faults.history import INFO, History
 from tests.faults.stack import ROOT, Stack
 
 
 class Pause:
-    """A thread: start the standby, pause the bridge at ``at`` events, resume, open ``gate``."""
+    """A thread: start the standby, pause the bridge at ``at`` events, resume, open the gate.
+
+    Publishing stops at ``gate_at`` events until the bridge is back, so the
+    pause waits for at most that many events to flow past it.
+    """
 
     def __init__(
         self,
         stack: Stack,
         history: History,
         progress: Progress,
-        gate: threading.Event,
+        gates: Gates,
+        gate_at: int,
         group_names: Sequence[str],
         *,
         at: int,
@@ -54,7 +59,8 @@ class Pause:
         self.stack = stack
         self.history = history
         self.progress = progress
-        self.gate = gate
+        self.gate = gates.add(gate_at)
+        self.gate_at = gate_at
         self.group_names = list(group_names)
         self.at = at
         self.flow_while_paused = flow_while_paused
@@ -137,7 +143,8 @@ class Pause:
         # Events keep flowing, to the standby alone, until it has committed past
         # everything the zombie could have held: a commit by the zombie after it
         # wakes would then move an offset back.
-        self.progress.wait_for(self.progress.acked + self.flow_while_paused, self._remaining())
+        flowed = min(self.progress.acked + self.flow_while_paused, self.gate_at)
+        self.progress.wait_for(flowed, self._remaining())
         self._wait_standby_past(ends)
         return paused, evicted_s
 
