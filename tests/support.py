@@ -23,6 +23,22 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_APP = ROOT / "tests" / "fixtures" / "app"
 
 
+def pipeline_env(
+    run_dir: Path, kafka: str, database_url: str, port: int, bridge_port: int
+) -> dict[str, str]:
+    """What a gateway and a bridge of the repository's app need to run together,
+    on the test session's Kafka and PostgreSQL."""
+    return {
+        "EVENTFN_ROOT": str(ROOT),
+        "EVENTFN_RUN_DIR": str(run_dir),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "DATABASE_URL": database_url,
+        "GATEWAY_URL": f"http://127.0.0.1:{port}",
+        "PORT": str(port),
+        "EVENTFN_BRIDGE_PORT": str(bridge_port),
+    }
+
+
 def python_env(extra: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTFN_", "FN_"))}
     env["PYTHONPATH"] = f"{ROOT}:{ROOT / 'functions'}"

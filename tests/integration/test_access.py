@@ -16,7 +16,7 @@ import pytest
 from gateway.registry import function_id
 from infra.ports import free_port
 from infra.waiting import wait_until
-from tests.support import FIXTURE_APP, ROOT, running
+from tests.support import FIXTURE_APP, pipeline_env, running
 
 pytestmark = pytest.mark.integration
 
@@ -163,13 +163,7 @@ def test_with_keys_the_pipeline_runs_on_the_bridge_s_own_key(
     port, bridge_port = free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{port}"
     env = {
-        "EVENTFN_ROOT": str(ROOT),
-        "EVENTFN_RUN_DIR": str(tmp_path),
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "DATABASE_URL": database_url,
-        "GATEWAY_URL": gateway_url,
-        "PORT": str(port),
-        "EVENTFN_BRIDGE_PORT": str(bridge_port),
+        **pipeline_env(tmp_path, kafka_bootstrap, database_url, port, bridge_port),
         "EVENTFN_BRIDGE_GROUP_PREFIX": f"access-{port}-",
         "EVENTFN_BRIDGE_FUNCTIONS": "persist",
         "EVENTFN_API_KEYS": str(tmp_path / "keys.yaml"),

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 
 from infra.ports import free_port
 from infra.waiting import wait_until
-from tests.support import ROOT, header, metric, read_topic, running
+from tests.support import header, metric, pipeline_env, read_topic, running
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +35,7 @@ def pipeline(tmp_path_factory, kafka_bootstrap, database_url) -> Iterator[Pipeli
     port, bridge_port = free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{port}"
     env = {
-        "EVENTFN_ROOT": str(ROOT),
-        "EVENTFN_RUN_DIR": str(run_dir),
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "DATABASE_URL": database_url,
-        "GATEWAY_URL": gateway_url,
-        "PORT": str(port),
-        "EVENTFN_BRIDGE_PORT": str(bridge_port),
+        **pipeline_env(run_dir, kafka_bootstrap, database_url, port, bridge_port),
         # groups of their own: other modules' events on the topic are theirs
         "EVENTFN_BRIDGE_GROUP_PREFIX": f"pipeline-{port}-",
         "EVENTFN_BRIDGE_BACKOFF_INITIAL_S": "0.1",

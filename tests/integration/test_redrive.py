@@ -24,7 +24,7 @@ from gateway.bridge.delivery import Record
 from infra.ports import free_port
 from infra.topics import TopicSpec, ensure_topics
 from infra.waiting import wait_until
-from tests.support import ROOT, header, python_env, read_topic, running, topic_size
+from tests.support import ROOT, header, pipeline_env, python_env, read_topic, running, topic_size
 
 pytestmark = pytest.mark.integration
 
@@ -306,13 +306,7 @@ def pipeline(tmp_path_factory, kafka_bootstrap, database_url) -> Iterator[Pipeli
     port, bridge_port = free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{port}"
     env = {
-        "EVENTFN_ROOT": str(ROOT),
-        "EVENTFN_RUN_DIR": str(run_dir),
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "DATABASE_URL": database_url,
-        "GATEWAY_URL": gateway_url,
-        "PORT": str(port),
-        "EVENTFN_BRIDGE_PORT": str(bridge_port),
+        **pipeline_env(run_dir, kafka_bootstrap, database_url, port, bridge_port),
         "EVENTFN_EVENTS_TOPIC": topics.events,
         "EVENTFN_DLQ_TOPIC": topics.dlq,
         "EVENTFN_BRIDGE_GROUP_PREFIX": topics.group_prefix,
