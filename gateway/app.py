@@ -116,6 +116,12 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
+    async def scaling(request: Request) -> Response:
+        # Every pool and its autoscaler, as /metrics has them, in one document.
+        guard(request, "metrics")
+        pools = sorted(runtime.pools.values(), key=lambda p: (p.fn.app_name, p.fn.name))
+        return JSONResponse({"functions": [pool.status() for pool in pools]})
+
     async def metrics(request: Request) -> Response:
         guard(request, "metrics")
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -164,6 +170,7 @@ def create_app(
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            Route("/scaling", scaling, methods=["GET"]),
         ],
         exception_handlers={
             GatewayError: gateway_error,

@@ -57,6 +57,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
     async def update_app(request: Request) -> Response:
         app = catalog().update_app(request.path_params["app_id"], await body(request))
+        runtime.changed([fn.id for fn in catalog().fns.values() if fn.app_id == app.id])
         return _json(app_json(app))
 
     async def delete_app(request: Request) -> Response:
@@ -76,6 +77,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
     async def update_fn(request: Request) -> Response:
         fn = catalog().update_fn(request.path_params["fn_id"], await body(request))
+        runtime.changed([fn.id])
         return _json(fn_json(fn, base(request)))
 
     async def delete_fn(request: Request) -> Response:

@@ -1,9 +1,14 @@
-"""A function's pool of hot instances: one call at a time each, started on demand.
+"""A function's pool of hot instances, sized by Knative's KPA autoscaler.
 
-Instances are reused while they stay healthy. A call that finds none idle
-starts one (a cold start) if the pool is below its maximum, and otherwise waits
-for one to come free, up to the function's timeout (then 503, as Fn answers).
-An instance that crashes, times out or breaks the contract is replaced.
+Each instance runs one call at a time (the fdk's contract, Knative's
+containerConcurrency 1). Every second the pool samples its load (calls under
+way or waiting, and calls per second); every tick (2 s, Knative's) the
+autoscaler in :mod:`gateway.scaling.kpa` decides how many instances it should
+run, and the pool starts or stops instances to match. A call that finds no
+instance idle waits for one, up to the function's timeout (then 503, as Fn
+answers); a call that finds the function scaled to zero activates it at once
+and waits for the instance to start (a cold start). An instance that crashes,
+times out or breaks the contract is replaced.
 """
 
 from __future__ import annotations
@@ -17,15 +22,18 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from gateway.errors import FunctionFailedError, GatewayError, ServerBusyError
 from gateway.instance import CallResult, Instance
 from gateway.registry import Function
+from gateway.scaling.config import ScalingSpec
+from gateway.scaling.kpa import Autoscaler, Decision, Lifecycle, Observer
+from gateway.scaling.windows import Meter
 
 log = logging.getLogger("eventfn.gateway")
 
-_TICK_S = 0.5
+_SAMPLE_S = 1.0  # Knative's bucket: one second
 _MAX_BACKOFF_S = 30.0
 # What a function process inherits from the gateway besides its own config.
 # Instance numbers are unique in the gateway, not per pool: an instance's
@@ -42,22 +50,29 @@ class FunctionPool:
         self,
         fn: Function,
         *,
+        scaling: ScalingSpec,
+        warm: bool,
         fdk: Path,
         environ: Mapping[str, str],
         functions_path: Path,
         socket_root: Path,
         log_file: IO[bytes],
-        min_instances: int,
-        max_instances: int,
         start_timeout_s: float,
         shutdown_grace_s: float,
         retry_after_s: int,
     ) -> None:
+        """``warm``: start at the initial scale (a deployed function) rather
+        than at zero until the first call (one created through the API)."""
         self.fn = fn
-        self.min_instances = min_instances
-        self.max_instances = max(max_instances, 1)
+        self.scaling = scaling
         self.cold_starts = 0
-        self.calls_in_flight = 0
+        now = time.monotonic()
+        self._meter = Meter(now)
+        self._observer = Observer(scaling)
+        self._autoscaler = Autoscaler(scaling)
+        self._lifecycle = Lifecycle(scaling, now, initial=warm)
+        self.desired = self._lifecycle.want
+        self.last_decision: Decision | None = None
         self._fdk = fdk
         self._env = {
             **{k: environ[k] for k in _INHERITED if k in environ},
@@ -73,11 +88,13 @@ class FunctionPool:
         self._idle: list[Instance] = []
         self._busy: set[Instance] = set()
         self._starting = 0
+        # Busy instances to stop when their call ends (the pool is shrinking).
+        self._draining = 0
         self._waiters: deque[asyncio.Future[Instance]] = deque()
         self._failures = 0
         self._next_attempt = 0.0
         self._maintainer: asyncio.Task[None] | None = None
-        self._starts_for_waiters: set[asyncio.Task[None]] = set()
+        self._starts: set[asyncio.Task[None]] = set()
         self._stopping: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -95,6 +112,19 @@ class FunctionPool:
         return self._starting
 
     @property
+    def calls_in_flight(self) -> int:
+        """Calls running or waiting for an instance (what Knative counts as concurrency)."""
+        return self._meter.in_flight
+
+    @property
+    def min_instances(self) -> int:
+        return self._lifecycle.minimum
+
+    @property
+    def panicking(self) -> bool:
+        return self._autoscaler.panicking
+
+    @property
     def healthy(self) -> bool:
         return self.ready >= self.min_instances
 
@@ -103,35 +133,68 @@ class FunctionPool:
         return self._closed
 
     async def start(self) -> None:
-        """Warm the minimum number of instances, then keep the pool in shape."""
-        await self._fill_minimum()
+        """Start the initial instances, then keep the pool sized."""
+        await self._warm(self.desired)
         if self._closed:
             return  # retired while warming: nothing to look after
         self._maintainer = asyncio.create_task(self._maintain(), name=f"pool-{self.fn.name}")
 
     async def call(self, headers: list[tuple[str, str]], body: bytes) -> CallResult:
         """Run one call on an instance of its own."""
-        instance = await self._acquire()
-        self.calls_in_flight += 1
+        self._meter.begin(time.monotonic())
         try:
-            result = await instance.call(headers, body, float(self.fn.timeout))
-        except FunctionFailedError:
-            self._release(instance)  # the function failed, the instance is fine
-            raise
-        except BaseException as error:
-            # Timeout, crash, bad response or the caller gone mid-call: the
-            # connection's state is unknown, so the instance goes.
-            self._discard(instance, error)
-            raise
+            instance = await self._acquire()
+            try:
+                result = await instance.call(headers, body, float(self.fn.timeout))
+            except FunctionFailedError:
+                self._release(instance)  # the function failed, the instance is fine
+                raise
+            except BaseException as error:
+                # Timeout, crash, bad response or the caller gone mid-call: the
+                # connection's state is unknown, so the instance goes.
+                self._discard(instance, error)
+                raise
+            self._release(instance)
+            return result
         finally:
-            self.calls_in_flight -= 1
-        self._release(instance)
-        return result
+            self._meter.end(time.monotonic())
+
+    def status(self) -> dict[str, Any]:
+        """The pool and its autoscaler, as the status endpoint shows them."""
+        decision = self.last_decision
+        last = None
+        if decision is not None:
+            seen = decision.observation
+            last = {
+                "wanted": decision.desired,
+                "ready": decision.ready,
+                "panic": decision.panicking,
+                "observed": {
+                    "stable": {"rps": seen.stable_rps, "concurrency": seen.stable_concurrency},
+                    "panic": {"rps": seen.panic_rps, "concurrency": seen.panic_concurrency},
+                },
+                "excessBurstCapacity": decision.excess_burst_capacity,
+            }
+        return {
+            "id": self.fn.id,
+            "app": self.fn.app_name,
+            "function": self.fn.name,
+            "ready": self.ready,
+            "idle": self.idle,
+            "busy": self.ready - self.idle,
+            "starting": self.starting,
+            "desired": self.desired,
+            "panic": self.panicking,
+            "inFlight": self.calls_in_flight,
+            "coldStarts": self.cold_starts,
+            "lastDecision": last,
+            "scaling": self.scaling.document(),
+        }
 
     async def close(self) -> None:
         """Stop taking calls and stop every instance."""
         self._closed = True
-        background = [*self._starts_for_waiters]
+        background = [*self._starts]
         if self._maintainer is not None:
             background.append(self._maintainer)
         for task in background:
@@ -153,7 +216,7 @@ class FunctionPool:
         # A rare event (a function changed or was deleted): polling is enough.
         # An instance still starting is a call's cold start: it is waited for too.
         while (self._busy or self._waiters or self._starting) and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(_TICK_S / 5)
+            await asyncio.sleep(0.1)
         await self.close()
 
     async def _acquire(self) -> Instance:
@@ -165,16 +228,20 @@ class FunctionPool:
                 self._busy.add(instance)
                 return instance
             self._discard(instance, None)
-        # A queue means the pool is full or an instance is already starting
-        # for its head: a newcomer waits its turn rather than starting another.
-        if not self._waiters and self.ready + self._starting < self.max_instances:
-            try:
-                instance = await self._spawn(cold=True)
-            except GatewayError:
-                self._serve_waiters()  # callers may have queued behind this start
-                raise
-            self._busy.add(instance)
-            return instance
+        if self.ready + self._starting == 0:
+            # Scaled to zero (or every instance gone): the call is held while
+            # the function activates, as Knative's activator holds it.
+            self.cold_starts += 1
+            before = self.desired
+            self.desired = self._lifecycle.activate(time.monotonic())
+            if self.desired != before:
+                log.info(
+                    "autoscaler %s: %d -> %d instances (activated by a call)",
+                    self.fn.name,
+                    before,
+                    self.desired,
+                )
+            self._grow(max(self.desired, 1))
         waiter: asyncio.Future[Instance] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
@@ -202,6 +269,11 @@ class FunctionPool:
                 self._busy.add(instance)
                 waiter.set_result(instance)
                 return
+        if self._draining > 0:
+            self._draining -= 1
+            self._stop_later(instance)
+            return
+        instance.last_used = time.monotonic()
         self._idle.append(instance)
 
     def _discard(self, instance: Instance, error: BaseException | None) -> None:
@@ -211,38 +283,48 @@ class FunctionPool:
         if error is not None and not isinstance(error, asyncio.CancelledError):
             log.warning("instance %s replaced after: %s", instance.name, error)
         self._stop_later(instance)
-        self._serve_waiters()
+        if self._waiters and not self._closed:
+            # Callers are waiting: the lost instance is replaced now, not at the next tick.
+            self._grow(max(self.desired, 1))
 
     def _stop_later(self, instance: Instance) -> None:
         task = asyncio.get_running_loop().create_task(instance.stop(self._grace_s))
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
 
-    def _serve_waiters(self) -> None:
-        """Room came free: start an instance for each caller still waiting."""
+    def _grow(self, count: int) -> None:
+        """Start instances in the background until ``count`` run or start."""
         if self._closed:
             return
-        waiting = sum(1 for waiter in self._waiters if not waiter.done())
-        waiting -= len(self._starts_for_waiters)
-        room = self.max_instances - (self.ready + self._starting)
-        for _ in range(min(waiting, room)):
-            task = asyncio.get_running_loop().create_task(self._start_for_waiter())
-            self._starts_for_waiters.add(task)
-            task.add_done_callback(self._starts_for_waiters.discard)
+        for _ in range(count - (self.ready + self._starting)):
+            task = asyncio.get_running_loop().create_task(self._start_one())
+            self._starts.add(task)
+            task.add_done_callback(self._starts.discard)
 
-    async def _start_for_waiter(self) -> None:
+    def _shrink(self, count: int) -> None:
+        """Stop instances until ``count`` remain: idle ones now (the longest
+        idle first), busy ones when their call ends."""
+        surplus = self.ready + self._starting - count
+        for instance in sorted(self._idle, key=lambda i: i.last_used)[: max(0, surplus)]:
+            self._idle.remove(instance)
+            self._stop_later(instance)
+            surplus -= 1
+        self._draining = max(0, min(surplus, len(self._busy)))
+
+    async def _start_one(self) -> None:
         try:
-            instance = await self._spawn(cold=True)
+            instance = await self._spawn()
         except GatewayError as error:
             # The caller at the head gets Fn's start-up error now, not a 503 later.
             for waiter in self._waiters:
                 if not waiter.done():
                     waiter.set_exception(error)
-                    break
+                    return
+            log.error("function %s: an instance did not start: %s", self.fn.name, error)
             return
         self._release(instance)
 
-    async def _spawn(self, cold: bool) -> Instance:
+    async def _spawn(self) -> Instance:
         instance = Instance(self.fn, next(_NUMBERS), self._socket_root)
         self._starting += 1
         began = time.monotonic()
@@ -259,22 +341,15 @@ class FunctionPool:
         finally:
             self._starting -= 1
         self._failures = 0
-        if cold:
-            self.cold_starts += 1
-        log.info(
-            "instance %s ready in %.0f ms%s",
-            instance.name,
-            (time.monotonic() - began) * 1000,
-            " (cold start)" if cold else "",
-        )
+        log.info("instance %s ready in %.0f ms", instance.name, (time.monotonic() - began) * 1000)
         return instance
 
-    async def _fill_minimum(self) -> None:
-        missing = self.min_instances - (self.ready + self._starting)
-        if self._closed or missing <= 0 or time.monotonic() < self._next_attempt:
+    async def _warm(self, count: int) -> None:
+        missing = count - (self.ready + self._starting)
+        if self._closed or missing <= 0:
             return
         results = await asyncio.gather(
-            *(self._spawn(cold=False) for _ in range(missing)), return_exceptions=True
+            *(self._spawn() for _ in range(missing)), return_exceptions=True
         )
         for result in results:
             if isinstance(result, Instance):
@@ -283,26 +358,56 @@ class FunctionPool:
                 log.error("function %s did not start: %s", self.fn.name, result)
 
     async def _maintain(self) -> None:
+        tick = self.scaling.tick_interval_s
+        next_decision = time.monotonic() + tick
         while True:
-            await asyncio.sleep(_TICK_S)
+            await asyncio.sleep(min(_SAMPLE_S, tick))
             try:
+                now = time.monotonic()
                 for instance in [i for i in self._idle if not i.alive]:
                     log.warning("instance %s exited while idle; replacing it", instance.name)
                     self._discard(instance, None)
-                self._reap_idle()
-                await self._fill_minimum()
+                sample = self._meter.sample(now)
+                if sample is not None:
+                    self._observer.add(sample)
+                if now >= next_decision:
+                    next_decision = now + tick
+                    self._decide(now)
             except Exception:
                 # The pool must keep being looked after whatever one round hit.
                 log.exception("pool %s: maintenance failed; trying again", self.fn.name)
 
-    def _reap_idle(self) -> None:
-        # Beyond the minimum, an instance idle for longer than the function's
-        # idle_timeout is stopped, as Fn does.
-        now = time.monotonic()
-        surplus = self.ready - self.min_instances
-        for instance in sorted(self._idle, key=lambda i: i.last_used):
-            if surplus <= 0:
-                break
-            if now - instance.last_used > self.fn.idle_timeout:
-                self._discard(instance, None)
-                surplus -= 1
+    def _decide(self, now: float) -> None:
+        """One autoscaler tick: decide, say so when it changes anything, apply."""
+        seen = self._observer.observe(now)
+        decision = self._autoscaler.scale(now, seen, self.ready) if seen else None
+        was_panicking = self.last_decision is not None and self.last_decision.panicking
+        want = self._lifecycle.apply(now, decision.desired if decision else None, self.ready)
+        if decision is not None and (want != self.desired or decision.panicking != was_panicking):
+            seen_now = decision.observation
+            log.info(
+                "autoscaler %s: %d -> %d instances (%s stable %.2f, panic %.2f; target %.2f "
+                "per instance; %d ready%s)",
+                self.fn.name,
+                self.desired,
+                want,
+                self.scaling.metric,
+                seen_now.stable,
+                seen_now.panic,
+                self.scaling.target,
+                self.ready,
+                "; panic mode"
+                if decision.panicking
+                else ("; panic mode over" if was_panicking else ""),
+            )
+        self.desired = want
+        if decision is not None:
+            self.last_decision = decision
+        current = self.ready + self._starting
+        if want > current:
+            if now >= self._next_attempt:  # after failed starts, back off
+                self._grow(want)
+        elif want < current:
+            self._shrink(want)
+        else:
+            self._draining = 0

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.errors import ConfigError, FnNotFoundError
 from gateway.ids import stable_id
+from gateway.scaling import config as scaling
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -132,6 +133,8 @@ class Function:
     config: Mapping[str, str]
     # The file under the run's logs/ its instances write to.
     log_name: str
+    # The catalog's, autoscaling.knative.dev/* among them (a change makes a new pool).
+    annotations: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def directory(self) -> Path:
@@ -181,6 +184,10 @@ def trigger_id(app_name: str, fn_name: str, trigger_name: str) -> str:
 
 def _function(path: Path, app_name: str) -> DeclaredFunction:
     spec = _parse(path, _FuncFile)
+    try:
+        scaling.resolve(spec.annotations, scaling.ClusterDefaults())
+    except scaling.ScalingConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
     entry_file, entry_point = _entry(path.parent, spec.entrypoint)
     if not entry_file.is_file():
         raise ConfigError(f"{path}: entry point {entry_file.name} not found in {path.parent}")

@@ -12,11 +12,12 @@ from typing import IO, Any
 
 from gateway.catalog.models import AppRecord, FnRecord
 from gateway.catalog.store import Catalog
-from gateway.errors import GatewayError, ImageNotLocalError, ServerBusyError
+from gateway.errors import GatewayError, ImageNotLocalError, InitFailedError, ServerBusyError
 from gateway.instance import CallResult
 from gateway.metrics import GatewayMetrics
 from gateway.pool import FunctionPool
 from gateway.registry import DeclaredApp, Function
+from gateway.scaling.config import ClusterDefaults, ScalingConfigError, ScalingSpec, resolve
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger("eventfn.gateway")
@@ -29,6 +30,7 @@ class Runtime:
         self.declared = declared
         self.settings = settings
         self.pools: dict[str, FunctionPool] = {}
+        self.autoscaler_defaults: ClusterDefaults = settings.autoscaler_defaults()
         self.metrics = GatewayMetrics(lambda: self.pools.values())
         self._catalog: Catalog | None = None
         self._declared_ids: frozenset[str] = frozenset()
@@ -92,6 +94,7 @@ class Runtime:
             timeout=record.timeout,
             idle_timeout=record.idle_timeout,
             config={**app.config, **record.config},
+            annotations=record.annotations,
             # The declared app's functions log to fn-<name>.log; others name
             # their app too. An app name has no dot, so no two collide.
             log_name=(
@@ -153,6 +156,20 @@ class Runtime:
             if pool is not None:
                 self._in_background(pool.retire())
 
+    def changed(self, fn_ids: list[str]) -> None:
+        """Functions updated in the catalog: those running get their new pool
+        now (a new revision, in Knative's terms), not at their next call."""
+
+        async def roll(fn_id: str) -> None:
+            try:
+                await self._pool(self.function(fn_id))
+            except GatewayError as error:
+                log.warning("function %s: its new instances did not start: %s", fn_id, error)
+
+        for fn_id in fn_ids:
+            if fn_id in self.pools:
+                self._in_background(roll(fn_id))
+
     async def _pool(self, fn: Function) -> FunctionPool:
         """The pool running ``fn`` (as :meth:`function` gives it now); a function
         whose image, config or resources changed gets a new pool, and the old
@@ -163,18 +180,18 @@ class Runtime:
         if pool is not None:
             log.info("function %s changed; new instances take its calls", fn.name)
             self._in_background(pool.retire())
-        # Declared functions stay warm; the ones created through the API start
-        # on their first call and stop after their idle_timeout, as on Fn.
-        warm = self.settings.min_instances if fn.id in self._declared_ids else 0
+        # Declared functions start at their initial scale, as a deployed
+        # Knative revision does; the ones created through the API start on
+        # their first call, as on Fn. Both then scale as their annotations say.
         pool = FunctionPool(
             fn,
+            scaling=self._scaling(fn),
+            warm=fn.id in self._declared_ids,
             fdk=self.settings.fdk,
             environ=self.settings.environ,
             functions_path=self.settings.root / "functions",
             socket_root=self.settings.run_dir / "fn",
             log_file=self._log(fn),
-            min_instances=warm,
-            max_instances=self.settings.max_instances,
             start_timeout_s=self.settings.start_timeout_s,
             shutdown_grace_s=self.settings.shutdown_grace_s,
             retry_after_s=self.settings.retry_after_s,
@@ -182,6 +199,14 @@ class Runtime:
         self.pools[fn.id] = pool  # before awaiting, so concurrent calls share it
         await pool.start()
         return pool
+
+    def _scaling(self, fn: Function) -> ScalingSpec:
+        try:
+            return resolve(fn.annotations, self.autoscaler_defaults)
+        except ScalingConfigError as error:
+            # Valid alone (the catalog checked) but not under this gateway's
+            # defaults, e.g. above its max-scale-limit.
+            raise InitFailedError(f"function {fn.name}: {error}") from None
 
     def _log(self, fn: Function) -> IO[bytes]:
         """The function's log, which its instances' stdout and stderr append to."""

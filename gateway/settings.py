@@ -9,6 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+import yaml
+
+from gateway.errors import ConfigError
+from gateway.scaling.config import ClusterDefaults, ScalingConfigError
+
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 
@@ -24,8 +29,12 @@ class GatewaySettings:
     max_body_bytes: int = 6 * MIB
     # The whole body must arrive within this (a client trickling it is cut off).
     read_timeout_s: float = 30.0
-    min_instances: int = 1
+    # The default max-scale of a function whose annotations set none (Knative's
+    # is unlimited; a laptop's is not).
     max_instances: int = 4
+    # Knative's config-autoscaler keys (YAML) for every function: windows,
+    # targets, scale to zero... (see gateway/scaling/config.py).
+    autoscaler_config: Path | None = None
     start_timeout_s: float = 10.0
     shutdown_grace_s: float = 10.0
     retry_after_s: int = 1
@@ -51,7 +60,6 @@ class GatewaySettings:
             "run_dir": Path(env.get("EVENTFN_RUN_DIR", str(root / ".run"))),
             "max_body_bytes": int(env.get("EVENTFN_MAX_BODY_BYTES", cls.max_body_bytes)),
             "read_timeout_s": float(env.get("EVENTFN_READ_TIMEOUT_S", cls.read_timeout_s)),
-            "min_instances": int(env.get("EVENTFN_MIN_INSTANCES", cls.min_instances)),
             "max_instances": int(env.get("EVENTFN_MAX_INSTANCES", cls.max_instances)),
             "start_timeout_s": float(env.get("EVENTFN_START_TIMEOUT_S", cls.start_timeout_s)),
             "shutdown_grace_s": float(env.get("EVENTFN_SHUTDOWN_GRACE_S", cls.shutdown_grace_s)),
@@ -60,10 +68,32 @@ class GatewaySettings:
             "oci_keys": Path(env["EVENTFN_OCI_KEYS"]) if env.get("EVENTFN_OCI_KEYS") else None,
             "oci_compartment_id": env.get("EVENTFN_OCI_COMPARTMENT_ID", cls.oci_compartment_id),
             "api_keys": Path(env["EVENTFN_API_KEYS"]) if env.get("EVENTFN_API_KEYS") else None,
+            "autoscaler_config": (
+                Path(env["EVENTFN_AUTOSCALER_CONFIG"])
+                if env.get("EVENTFN_AUTOSCALER_CONFIG")
+                else None
+            ),
             "environ": MappingProxyType(env),
         }
         values.update(explicit)
         return cls(**values)  # type: ignore[arg-type]
+
+    def autoscaler_defaults(self) -> ClusterDefaults:
+        """The autoscaler's cluster defaults, from ``autoscaler_config`` if set;
+        a bad file stops the gateway, naming the key."""
+        if self.autoscaler_config is None:
+            return ClusterDefaults.from_mapping({}, max_scale=self.max_instances)
+        where = str(self.autoscaler_config)
+        try:
+            data = yaml.safe_load(self.autoscaler_config.read_text()) or {}
+        except (OSError, yaml.YAMLError, ValueError, RecursionError) as error:
+            raise ConfigError(f"{where}: cannot be read as YAML: {error}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: must be a mapping of config-autoscaler keys")
+        try:
+            return ClusterDefaults.from_mapping(data, max_scale=self.max_instances)
+        except ScalingConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
 
     @property
     def logs_dir(self) -> Path:

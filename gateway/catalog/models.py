@@ -15,6 +15,7 @@ from urllib.parse import quote
 import orjson
 
 from gateway.errors import BadRequestError, ConflictError
+from gateway.scaling import config as scaling
 
 MAX_NAME = 255
 MAX_MEMORY_MB = 8 * 1024
@@ -288,6 +289,12 @@ def _check_fn(fn: FnRecord) -> None:
             f"memory value is out of range. It should be between 0 and {MAX_MEMORY_MB}"
         )
     _check_annotations(fn.annotations)
+    try:
+        # Knative's admission check: an autoscaling annotation it would refuse
+        # is refused here, not when the function next scales.
+        scaling.resolve(fn.annotations, scaling.ClusterDefaults())
+    except scaling.ScalingConfigError as error:
+        raise BadRequestError(f"Invalid annotation: {error}") from None
 
 
 def _check_trigger(trigger: TriggerRecord) -> None:

@@ -15,6 +15,7 @@ from gateway.errors import FnNotFoundError
 from gateway.pool import FunctionPool
 from gateway.registry import load_app
 from gateway.runtime import Runtime
+from gateway.scaling.config import ClusterDefaults, resolve
 from gateway.settings import GatewaySettings
 from tests.support import FIXTURE_APP, python_env
 
@@ -70,13 +71,13 @@ def test_a_pool_retired_while_it_warms_stops_its_instance_and_starts_no_more(tmp
         with (tmp_path / "retired.log").open("ab") as log:
             pool = FunctionPool(
                 fn,
+                scaling=resolve({}, ClusterDefaults()),
+                warm=True,
                 fdk=runtime.settings.fdk,
                 environ=os.environ,
                 functions_path=FIXTURE_APP / "functions",
                 socket_root=tmp_path / "fn",
                 log_file=log,
-                min_instances=1,
-                max_instances=1,
                 start_timeout_s=10,
                 shutdown_grace_s=1,
                 retry_after_s=1,

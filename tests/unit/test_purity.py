@@ -22,6 +22,9 @@ PURE = {
     "gateway.catalog.models": "gateway/catalog/models.py",
     "gateway.oci.shapes": "gateway/oci/shapes.py",
     "gateway.oci.signing": "gateway/oci/signing.py",
+    "gateway.scaling.config": "gateway/scaling/config.py",
+    "gateway.scaling.windows": "gateway/scaling/windows.py",
+    "gateway.scaling.kpa": "gateway/scaling/kpa.py",
 }
 IO_LIBRARIES = ["fdk", "confluent_kafka", "kafka", "psycopg", "httpx", "starlette", "uvicorn"]
 IO_STDLIB = {"socket", "asyncio", "http", "urllib.request", "subprocess", "selectors", "ssl"}
