@@ -39,6 +39,18 @@ def pipeline_env(
     }
 
 
+def autoscaler_config(directory: Path, **keys: str) -> str:
+    """A file of Knative config-autoscaler keys (``initial_scale="0"`` for
+    initial-scale) for ``EVENTFN_AUTOSCALER_CONFIG``; its path."""
+    path = directory / "autoscaler.yaml"
+    path.write_text("".join(f'{k.replace("_", "-")}: "{v}"\n' for k, v in keys.items()))
+    return str(path)
+
+
+# Nothing warmed at start: functions start at their first call.
+COLD = {"initial_scale": "0", "allow_zero_initial_scale": "true"}
+
+
 def python_env(extra: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTFN_", "FN_"))}
     env["PYTHONPATH"] = f"{ROOT}:{ROOT / 'functions'}"
@@ -48,7 +60,12 @@ def python_env(extra: Mapping[str, str]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def running(
-    module: str, env: Mapping[str, str], ready_url: str, log_path: Path, timeout_s: float = 30.0
+    module: str,
+    env: Mapping[str, str],
+    ready_url: str,
+    log_path: Path,
+    timeout_s: float = 30.0,
+    cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``python -m module`` until the block ends; it must answer 200 on ``ready_url``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +73,7 @@ def running(
         process = subprocess.Popen(
             [sys.executable, "-m", module],
             env=python_env(env),
+            cwd=cwd,
             stdout=log,
             stderr=log,
             start_new_session=True,

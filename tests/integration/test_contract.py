@@ -10,7 +10,7 @@ import pytest
 
 from gateway.registry import function_id
 from infra.ports import free_port
-from tests.support import ROOT, running
+from tests.support import COLD, ROOT, autoscaler_config, running
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,8 @@ def gateway(tmp_path_factory) -> Iterator[httpx.Client]:
         "EVENTFN_RUN_DIR": str(run_dir),
         "PORT": str(port),
         "EVENTFN_FDK": str(ROGUE),
-        "EVENTFN_MIN_INSTANCES": "0",  # none of them could ever be warmed
+        # None of them could ever be warmed.
+        "EVENTFN_AUTOSCALER_CONFIG": autoscaler_config(run_dir, **COLD),
         "EVENTFN_START_TIMEOUT_S": "1",
     }
     base = f"http://127.0.0.1:{port}"

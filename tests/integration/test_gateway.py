@@ -198,9 +198,9 @@ def test_no_free_instance_in_time_gets_503_with_retry_after(tmp_path):
 
 
 def test_a_waiting_call_gets_the_room_a_crashed_instance_leaves(tmp_path):
-    # No minimum: nothing but the discard itself can make room for the waiter.
+    # At most one instance: nothing but the discard itself can make room for the waiter.
     with (
-        start(tmp_path, EVENTFN_MAX_INSTANCES="1", EVENTFN_MIN_INSTANCES="0") as client,
+        start(tmp_path, EVENTFN_MAX_INSTANCES="1") as client,
         concurrent.futures.ThreadPoolExecutor(2) as pool,
     ):
         doomed = pool.submit(invoke, client, "behave", '{"action":"crash","seconds":0.5}')

@@ -25,7 +25,7 @@ from gateway.oci.signing import fingerprint
 from infra.ports import free_port
 from infra.waiting import wait_until
 from tests.clients import OCI_CLI
-from tests.support import FIXTURE_APP, metric, running
+from tests.support import COLD, FIXTURE_APP, autoscaler_config, metric, running
 
 pytestmark = pytest.mark.integration
 
@@ -411,7 +411,9 @@ def test_a_gateway_without_keys_is_open_and_says_so(tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "gateway.log"
-    settings = gateway_settings(tmp_path, port, EVENTFN_MIN_INSTANCES="0")
+    settings = gateway_settings(
+        tmp_path, port, EVENTFN_AUTOSCALER_CONFIG=autoscaler_config(tmp_path, **COLD)
+    )
     with running("gateway", settings, f"{base}/readyz", log_path):
         response = httpx.get(
             f"{base}/20181201/applications", params={"compartmentId": COMPARTMENT}, timeout=10
