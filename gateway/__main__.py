@@ -1,20 +1,28 @@
-"""``python -m gateway``: serve the app's functions on $PORT (8080)."""
+"""``python -m gateway``: serve the app's functions on $PORT (8080), or only
+``$EVENTFN_FUNCTION`` at every path (single-function mode, see single.py)."""
 
 from __future__ import annotations
 
 import logging
+import sys
 
 import uvicorn
 
 from gateway.app import create_app
+from gateway.errors import GatewayError
 from gateway.settings import GatewaySettings
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = GatewaySettings.from_env()
+    try:
+        app = create_app(settings)
+    except GatewayError as error:
+        # A configuration it cannot run with: one line saying why, no traceback.
+        sys.exit(f"eventfn gateway: {error.message}")
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",

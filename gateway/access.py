@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,24 @@ class Access:
 
     def check(self, headers: Mapping[str, str], scope: str) -> ApiKey:
         """The key the request carries, if it may do ``scope``; else 401 or 403."""
+        key = self.identify(headers)
+        if scope not in key.scopes:
+            raise AccessDeniedError(f'the API key "{key.name}" may not {_VERBS[scope]}')
+        return key
+
+    def check_any(self, headers: Mapping[str, str], scopes: Collection[str], what: str) -> ApiKey:
+        """The key the request carries, if it has one of ``scopes``; else 401, or
+        403 saying it may not do ``what``."""
+        key = self.identify(headers)
+        if key.scopes.isdisjoint(scopes):
+            needed = ", ".join(sorted(scopes))
+            raise AccessDeniedError(
+                f'the API key "{key.name}" may not {what} (it needs one of the scopes {needed})'
+            )
+        return key
+
+    def identify(self, headers: Mapping[str, str]) -> ApiKey:
+        """The valid key the request carries, whatever it may do; else 401."""
         presented = credential(headers)
         if presented is None:
             raise UnauthenticatedError(
@@ -56,10 +74,7 @@ class Access:
         matches = [key for key in self.keys if hmac.compare_digest(key.digest, digest)]
         if not matches:
             raise UnauthenticatedError("the API key is not valid", headers=_CHALLENGE)
-        key = matches[0]
-        if scope not in key.scopes:
-            raise AccessDeniedError(f'the API key "{key.name}" may not {_VERBS[scope]}')
-        return key
+        return matches[0]
 
     @staticmethod
     def check_app(key: ApiKey, app: str) -> None:

@@ -14,8 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway import calls, fnapi
-from gateway import headers as fnheaders
+from gateway import calls, fnapi, single
 from gateway.access import CREDENTIAL_HEADERS, Access, ApiKey, parse_keys
 from gateway.errors import GatewayError, MethodNotAllowedError, PathNotFoundError
 from gateway.oci import api as ociapi
@@ -37,7 +36,7 @@ def create_app(
 ) -> Starlette:
     """The gateway for ``declared`` (default: the repository's app.yaml and functions)."""
     settings = settings or GatewaySettings.from_env()
-    runtime = Runtime(declared or load_app(settings.root), settings)
+    runtime = Runtime(single.only(declared or load_app(settings.root), settings), settings)
     keys = load_keys(settings.oci_keys) if settings.oci_keys else None
     access = load_access(settings.api_keys) if settings.api_keys else None
     # With keys in force, the caller's key never reaches a function.
@@ -91,15 +90,7 @@ def create_app(
 
     async def _run_trigger(request: Request, app_name: str, source: str) -> Response:
         fn = runtime.function(runtime.catalog.http_trigger(app_name, source).fn_id)
-        call_id = calls.call_id_for(request)
-        body = await read_body(request)
-        passed = [(k, v) for k, v in request.headers.items() if k.lower() not in withheld]
-        forwarded = fnheaders.trigger_request(
-            passed, request.method, str(request.url)
-        ) + calls.call_headers(fn, call_id)
-        result = await runtime.call(fn, forwarded, body)
-        status, answer = fnheaders.trigger_response(result.headers)
-        return calls.response(status, [*answer, ("Fn-Call-Id", call_id)], result.body)
+        return await calls.trigger(runtime, request, fn, withheld=withheld)
 
     async def livez(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -181,6 +172,9 @@ def create_app(
     )
     # Fn answers a path with a trailing slash with 404, not a redirect.
     starlette.router.redirect_slashes = False
+    if settings.function:
+        # Knative's runtime contract: the one function at every path (gateway/single.py).
+        starlette.router.routes = single.routes(starlette.router.routes, runtime, access, withheld)
     starlette.state.runtime = runtime
     return starlette
 

@@ -41,6 +41,24 @@ async def invoke(
     return response(200, [*fnheaders.invoke_response(result.headers), *answer], result.body)
 
 
+async def trigger(
+    runtime: Runtime, request: Request, fn: Function, withheld: frozenset[str] = frozenset()
+) -> Response:
+    """Fn's HTTP trigger: the request reaches ``fn`` as ``Fn-Http-*`` headers
+    (method, full URL, each client header), and the function's ``Fn-Http-Status``
+    and ``Fn-Http-H-*`` headers become the response's status and headers."""
+    call_id = call_id_for(request)
+    settings = runtime.settings
+    body = await read_body(request, settings.max_body_bytes, settings.read_timeout_s)
+    passed = [(k, v) for k, v in request.headers.items() if k.lower() not in withheld]
+    forwarded = fnheaders.trigger_request(passed, request.method, str(request.url)) + call_headers(
+        fn, call_id
+    )
+    result = await runtime.call(fn, forwarded, body)
+    status, answer = fnheaders.trigger_response(result.headers)
+    return response(status, [*answer, ("Fn-Call-Id", call_id)], result.body)
+
+
 def call_id_for(request: Request) -> str:
     """A new call ID, kept on the request so that error responses carry it too."""
     call_id = new_id()

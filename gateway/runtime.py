@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Coroutine
 from contextlib import ExitStack, closing
 from pathlib import Path
@@ -209,7 +210,11 @@ class Runtime:
             raise InitFailedError(f"function {fn.name}: {error}") from None
 
     def _log(self, fn: Function) -> IO[bytes]:
-        """The function's log, which its instances' stdout and stderr append to."""
+        """The function's log, which its instances' stdout and stderr append to:
+        the gateway's own stdout in single-function mode, where the container's
+        output is what the platform collects (``kubectl logs``)."""
+        if self.settings.function:
+            return sys.stdout.buffer
         path = self.settings.logs_dir / fn.log_name
         if path not in self._logs:
             self._logs[path] = self._files.enter_context(path.open("ab", buffering=0))

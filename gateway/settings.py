@@ -44,6 +44,9 @@ class GatewaySettings:
     oci_compartment_id: str = "ocid1.compartment.oc1..eventfn"
     # API keys for /publish, triggers, /invoke, the Fn API and /metrics (see access.py).
     api_keys: Path | None = None
+    # Single-function mode (Knative's runtime contract): only this function of
+    # app.yaml runs, and it answers at every path (see single.py).
+    function: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @classmethod
@@ -68,6 +71,7 @@ class GatewaySettings:
             "oci_keys": Path(env["EVENTFN_OCI_KEYS"]) if env.get("EVENTFN_OCI_KEYS") else None,
             "oci_compartment_id": env.get("EVENTFN_OCI_COMPARTMENT_ID", cls.oci_compartment_id),
             "api_keys": Path(env["EVENTFN_API_KEYS"]) if env.get("EVENTFN_API_KEYS") else None,
+            "function": env.get("EVENTFN_FUNCTION") or None,
             "autoscaler_config": (
                 Path(env["EVENTFN_AUTOSCALER_CONFIG"])
                 if env.get("EVENTFN_AUTOSCALER_CONFIG")
