@@ -13,7 +13,7 @@ from fdk import response
 
 from eventcore import kafka_binding
 from eventcore.alerts import Alert, console_line, to_cloudevent
-from eventcore.batch import BatchResult, Failure, parse_batch
+from eventcore.batch import BatchResult, Failure, parse_delivery
 from eventcore.cloudevent import CloudEvent, format_time
 from eventcore.errors import EventError
 from eventcore.rules import Rule, evaluate, load_rules
@@ -67,11 +67,12 @@ def alerter() -> Alerter:
 def handler(ctx: Any, data: io.BytesIO | None = None) -> response.Response:
     app = alerter()
     try:
-        parsed = parse_batch(responses.request_body(data))
+        parsed = parse_delivery(responses.request_body(data), responses.request_headers(ctx))
     except EventError as error:
         return responses.error_response(ctx, error)
     new, refused = app.raise_alerts(parsed.events)
     for alert in new:
         print(console_line(alert), flush=True)
     counts = {"evaluated": len(parsed.events), "alerts": len(new)}
-    return responses.batch_response(ctx, BatchResult((*parsed.failures, *refused), counts))
+    result = BatchResult((*parsed.failures, *refused), counts)
+    return responses.batch_response(ctx, result, single=parsed.single)

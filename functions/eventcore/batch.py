@@ -4,20 +4,34 @@ The bridge POSTs ``application/cloudevents-batch+json``: a JSON array of
 structured events, each with its Kafka coordinates as extensions. The function
 answers 200 with a :class:`BatchResult`; a failure names the event and says
 whether a retry can help. Failure is a value here, not an exception.
+
+A Knative KafkaSource (or any CloudEvents sender) POSTs one event instead, in
+the HTTP binding's binary mode (``ce-*`` headers, the data as the body) or
+structured mode (``application/cloudevents+json``): :func:`parse_delivery`
+reads it as a batch of one, and the answer's status tells such a sender the
+outcome, as it reads no body.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
-from eventcore.cloudevent import CloudEvent, validate_event
+from eventcore.cloudevent import (
+    JSON_CONTENT_TYPE,
+    CloudEvent,
+    is_json_content_type,
+    validate_event,
+)
 from eventcore.errors import FieldProblem, InvalidEventError
 
 MEDIA_TYPE = "application/cloudevents-batch+json"
+STRUCTURED = "application/cloudevents+json"
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,23 @@ class ParsedBatch:
 
     events: list[CloudEvent]
     failures: list[Failure]
+    # One event, not a batch: its sender learns the outcome from the status alone.
+    single: bool = False
+
+
+def parse_delivery(body: bytes, headers: Mapping[str, str]) -> ParsedBatch:
+    """What persist and alert are sent: the bridge's batch, or one CloudEvent in
+    binary or structured mode (a KafkaSource's delivery)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    if "ce-specversion" in lowered:
+        return _single(_binary_attributes(body, lowered))
+    media = lowered.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media == STRUCTURED:
+        document = _load(body, "event")
+        if not isinstance(document, dict):
+            raise InvalidEventError([FieldProblem("body", f"{STRUCTURED} must be one JSON object")])
+        return _single(document)
+    return parse_batch(body)
 
 
 def parse_batch(body: bytes) -> ParsedBatch:
@@ -87,45 +118,72 @@ def parse_batch(body: bytes) -> ParsedBatch:
     A body that is not a JSON array at all is the caller's bug, not the
     events': it raises InvalidEventError.
     """
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise InvalidEventError(
-            [FieldProblem("body", f"batch is not valid JSON ({error})")]
-        ) from None
+    document = _load(body, "batch")
     if not isinstance(document, list):
         raise InvalidEventError([FieldProblem("body", "batch must be a JSON array of events")])
     events: list[CloudEvent] = []
     failures: list[Failure] = []
     for item in document:
-        if not isinstance(item, dict):
-            failures.append(Failure(None, None, "batch entry is not a JSON object", False))
-            continue
-        try:
-            event = validate_event(item)
-        except InvalidEventError as error:
-            reason = "; ".join(str(p) for p in error.problems)
-            failures.append(
-                Failure(
-                    _optional_text(item.get("id")),
-                    _optional_text(item.get("source")),
-                    reason,
-                    False,
-                )
-            )
-            continue
-        if event.data_base64 is not None and event.datacontenttype and event.is_json:
-            failures.append(
-                Failure(
-                    event.id,
-                    event.source,
-                    "data is not valid JSON but its content type says JSON",
-                    False,
-                )
-            )
-            continue
-        events.append(event)
+        outcome = _entry(item)
+        if isinstance(outcome, CloudEvent):
+            events.append(outcome)
+        else:
+            failures.append(outcome)
     return ParsedBatch(events, failures)
+
+
+def _single(item: dict[str, Any]) -> ParsedBatch:
+    outcome = _entry(item)
+    if isinstance(outcome, CloudEvent):
+        return ParsedBatch([outcome], [], single=True)
+    return ParsedBatch([], [outcome], single=True)
+
+
+def _entry(item: Any) -> CloudEvent | Failure:
+    """One event of a delivery, or why it cannot be processed (never retryable)."""
+    if not isinstance(item, dict):
+        return Failure(None, None, "batch entry is not a JSON object", False)
+    try:
+        event = validate_event(item)
+    except InvalidEventError as error:
+        reason = "; ".join(str(p) for p in error.problems)
+        return Failure(
+            _optional_text(item.get("id")), _optional_text(item.get("source")), reason, False
+        )
+    if event.data_base64 is not None and event.datacontenttype and event.is_json:
+        return Failure(
+            event.id, event.source, "data is not valid JSON but its content type says JSON", False
+        )
+    return event
+
+
+def _binary_attributes(body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+    # HTTP binding, binary mode: every ce-* header is an attribute, percent-encoded.
+    attributes: dict[str, Any] = {
+        name[3:]: unquote(value) for name, value in headers.items() if name.startswith("ce-")
+    }
+    content_type = headers.get("content-type", "")
+    if content_type:
+        attributes["datacontenttype"] = content_type
+    if body:
+        if is_json_content_type(content_type or JSON_CONTENT_TYPE):
+            try:
+                attributes["data"] = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                # Kept as bytes: the event is refused below, naming it.
+                attributes["data_base64"] = base64.b64encode(body).decode()
+        else:
+            attributes["data_base64"] = base64.b64encode(body).decode()
+    return attributes
+
+
+def _load(body: bytes, what: str) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidEventError(
+            [FieldProblem("body", f"{what} is not valid JSON ({error})")]
+        ) from None
 
 
 def _optional_text(value: Any) -> str | None:

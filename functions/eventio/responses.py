@@ -49,9 +49,19 @@ def json_response(
     )
 
 
-def batch_response(ctx: Any, result: BatchResult) -> response.Response:
+def batch_response(ctx: Any, result: BatchResult, single: bool = False) -> response.Response:
+    """200 with the partial-failure result; for a single event (a KafkaSource's
+    delivery, which reads only the status) a failure is the status itself: 400
+    when a retry cannot help, which Knative dead-letters at once, and 503 with
+    Retry-After when it can, which Knative retries."""
+    status, headers = 200, {"Content-Type": JSON}
+    if single and result.failures:
+        retryable = any(failure.retryable for failure in result.failures)
+        status = 503 if retryable else 400
+        if retryable:
+            headers["Retry-After"] = str(RETRY_AFTER_S)
     return response.Response(
-        ctx, response_data=result.to_bytes(), headers={"Content-Type": JSON}, status_code=200
+        ctx, response_data=result.to_bytes(), headers=headers, status_code=status
     )
 
 

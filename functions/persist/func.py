@@ -8,7 +8,7 @@ from typing import Any
 
 from fdk import response
 
-from eventcore.batch import BatchResult, parse_batch
+from eventcore.batch import BatchResult, parse_delivery
 from eventcore.errors import EventError
 from eventio import responses
 from eventio.database import Database, EventStore
@@ -24,7 +24,7 @@ def store() -> EventStore:
 
 def handler(ctx: Any, data: io.BytesIO | None = None) -> response.Response:
     try:
-        parsed = parse_batch(responses.request_body(data))
+        parsed = parse_delivery(responses.request_body(data), responses.request_headers(ctx))
     except EventError as error:
         return responses.error_response(ctx, error)
     # PostgreSQL being unreachable raises: the whole batch failed (502), and
@@ -32,4 +32,5 @@ def handler(ctx: Any, data: io.BytesIO | None = None) -> response.Response:
     inserted, refused = store().write(parsed.events)
     written = len(parsed.events) - len(refused)
     counts = {"inserted": inserted, "duplicates": written - inserted}
-    return responses.batch_response(ctx, BatchResult((*parsed.failures, *refused), counts))
+    result = BatchResult((*parsed.failures, *refused), counts)
+    return responses.batch_response(ctx, result, single=parsed.single)

@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from eventcore.batch import BatchResult, Failure, parse_batch
+from eventcore.batch import BatchResult, Failure, parse_batch, parse_delivery
 from eventcore.errors import InvalidEventError
 from tests.samples import sample
 
@@ -56,3 +56,52 @@ def test_result_round_trips_with_counts():
 def test_an_answer_that_is_no_batch_result_is_refused(body):
     with pytest.raises(ValueError, match=r"batch result|failure"):
         BatchResult.from_bytes(body)
+
+
+BINARY = {
+    "ce-specversion": "1.0",
+    "ce-id": "partition:0/offset:7",
+    "ce-source": "%2Fsensors%2Fa",
+    "ce-type": "TEMP",
+    "Content-Type": "application/json",
+}
+
+
+def test_a_binary_mode_event_is_a_delivery_of_one():
+    parsed = parse_delivery(b'{"type":"TEMP","value":21}', BINARY)
+    assert parsed.single
+    assert parsed.failures == []
+    (event,) = parsed.events
+    assert (event.id, event.source, event.type) == ("partition:0/offset:7", "/sensors/a", "TEMP")
+    assert event.data == {"type": "TEMP", "value": 21}
+
+
+def test_a_structured_event_is_a_delivery_of_one():
+    body = orjson.dumps({"specversion": "1.0", "id": "x", "source": "/s", "type": "T", "data": 1})
+    parsed = parse_delivery(body, {"content-type": "application/cloudevents+json; charset=utf-8"})
+    assert parsed.single
+    assert [e.id for e in parsed.events] == ["x"]
+
+
+def test_a_single_event_that_cannot_be_stored_is_one_failure_not_an_error():
+    headers = {k: v for k, v in BINARY.items() if k != "ce-type"}
+    parsed = parse_delivery(b"{}", headers)
+    assert (parsed.single, parsed.events) == (True, [])
+    (failure,) = parsed.failures
+    assert (failure.id, failure.retryable) == ("partition:0/offset:7", False)
+    assert "type" in failure.reason
+    broken = parse_delivery(b"{not json", BINARY)
+    assert "not valid JSON" in broken.failures[0].reason
+
+
+def test_anything_else_is_the_bridges_batch():
+    parsed = parse_delivery(
+        sample("batch.json"), {"Content-Type": "application/cloudevents-batch+json"}
+    )
+    assert (parsed.single, len(parsed.events)) == (False, 2)
+    with pytest.raises(InvalidEventError):
+        parse_delivery(
+            b"{}",
+            {"content-type": "application/cloudevents+json", "x": "y"}
+            | {"content-type": "application/json"},
+        )
