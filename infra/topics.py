@@ -1,7 +1,15 @@
-"""eventfn's Kafka topics, named once, and creating them idempotently."""
+"""eventfn's Kafka topics, named once, and creating them idempotently.
+
+Usage: ``python -m infra.topics [--bootstrap-servers HOSTS] [--timeout S]`` (default:
+``$KAFKA_BOOTSTRAP_SERVERS``), for a broker that run-all did not start, such as
+docker-compose's.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -11,7 +19,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
-from infra.errors import StartupError
+from infra.errors import InfraError, StartupError
+from infra.settings import KAFKA_BOOTSTRAP_SERVERS
 from infra.waiting import wait_until
 
 EVENTS = "events"
@@ -94,3 +103,24 @@ def _result_ignoring(future: Future[Any], harmless: int, what: str) -> None:
         error = exc.args[0]
         if error.code() != harmless:
             raise StartupError(f"{what}: {error.str()}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.topics", description=__doc__)
+    parser.add_argument("--bootstrap-servers", default=os.environ.get(KAFKA_BOOTSTRAP_SERVERS))
+    parser.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    if not args.bootstrap_servers:
+        parser.error(f"set {KAFKA_BOOTSTRAP_SERVERS} or pass --bootstrap-servers")
+    try:
+        ensure_topics(args.bootstrap_servers, timeout=args.timeout)
+    except InfraError as exc:
+        print(f"topics: {exc}", file=sys.stderr)
+        return 1
+    shapes = ", ".join(f"{t.name} ({t.partitions} partitions)" for t in TOPICS)
+    print(f"{args.bootstrap_servers} has {shapes}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from infra.topics import ALERTS, EVENTS, EVENTS_DLQ, TopicSpec, ensure_topics
+from tests.support import python_env
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +75,28 @@ def test_the_broker_acknowledges_an_idempotent_acks_all_produce(kafka_bootstrap:
     assert partition is not None
     assert 0 <= partition < 6
     assert offset == 0
+
+
+def test_python_m_infra_topics_ensures_them_on_the_given_broker(kafka_bootstrap: str):
+    # What docker-compose's one-shot topics service runs.
+    env = python_env({"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap})
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.topics"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"{kafka_bootstrap} has events (6 partitions), alerts (3 partitions), "
+        "events.dlq (3 partitions)"
+    )
+    counts = partition_counts(kafka_bootstrap, [EVENTS, ALERTS, EVENTS_DLQ])
+    assert counts == {EVENTS: 6, ALERTS: 3, EVENTS_DLQ: 3}
+
+
+def test_python_m_infra_topics_without_a_broker_named_says_what_to_set():
+    env = python_env({})
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.topics"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "set KAFKA_BOOTSTRAP_SERVERS or pass --bootstrap-servers" in done.stderr
