@@ -33,7 +33,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 LOCK_KEY = 0x6576_656E_7466_6E01  # "eventfn" + 1
 _FILENAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 
-_CREATE_TABLE = b"""
+# Also written into the SQL that k8s/base/generated/migrations.yaml hands CloudNativePG
+# (infra/k8s/cnpg.py), so a cluster it bootstraps reads as migrated to this tool.
+HISTORY_TABLE_DDL = b"""
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version     integer     PRIMARY KEY,
     name        text        NOT NULL,
@@ -100,7 +102,7 @@ def apply_migrations(database_url: str, directory: Path = MIGRATIONS_DIR) -> lis
 def _apply_locked(
     conn: psycopg.Connection[TupleRow], migrations: list[Migration]
 ) -> list[Migration]:
-    conn.execute(_CREATE_TABLE)
+    conn.execute(HISTORY_TABLE_DDL)
     rows = conn.execute("SELECT version, name, checksum FROM schema_migrations").fetchall()
     applied = {int(v): (str(n), str(c)) for v, n, c in rows}
     by_version = {m.version: m for m in migrations}
