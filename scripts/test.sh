@@ -7,8 +7,14 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/setup.sh"
 # shellcheck source=scripts/lib/clients.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/clients.sh"
+# shellcheck source=scripts/lib/k8s.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/k8s.sh"
+# shellcheck source=scripts/lib/compose.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/compose.sh"
 eventfn_setup
 eventfn_setup_clients
+eventfn_setup_k8s
+eventfn_setup_compose
 cd "$ROOT"
 scripts/check
 status=0
