@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from infra.components import http_ready
-from infra.waiting import wait_until
+from infra.serving import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_APP = ROOT / "tests" / "fixtures" / "app"
@@ -68,39 +65,10 @@ def running(
     cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``python -m module`` until the block ends; it must answer 200 on ``ready_url``."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", module],
-            env=python_env(env),
-            cwd=cwd,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    try:
-        # Stop waiting as soon as it is ready or has died, whichever comes first.
-        wait_until(
-            lambda: process.poll() is not None or http_ready(ready_url),
-            timeout=timeout_s,
-            what=f"{module} to be ready",
-        )
-        if process.poll() is not None:
-            tail = log_path.read_text()[-3000:]
-            raise AssertionError(f"{module} exited with {process.returncode}:\n{tail}")
+    with serving(
+        module, python_env(env), ready_url, log_path, timeout_s=timeout_s, cwd=cwd
+    ) as process:
         yield process
-    finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def metric(text: str, name: str, **labels: str) -> float:
