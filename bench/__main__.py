@@ -10,7 +10,7 @@ missing; the exit status is then 1.
 from __future__ import annotations
 
 import argparse
-import importlib
+import functools
 import json
 import shutil
 import sys
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ingest, kafka_limits, machine
+from bench import ingest, invoke, kafka_limits, latency, machine, persist
 from bench.payload import describe, read_payload, write_payload
 from bench.report import Report, Row
 from bench.sizes import FULL, QUICK, TINY, Size
@@ -30,8 +30,8 @@ from infra.settings import ROOT, Settings
 
 RESULTS_JSON = "bench-results.json"
 RESULTS_MD = "bench-results.md"
-# Rows 5-7: modules with ``run(stack, size, payload) -> list[Row]``.
-OTHER_ROWS = (("5", "bench.persist"), ("6", "bench.invoke"), ("7", "bench.latency"))
+# Rows 5-7: each module's ``run(stack, size, payload) -> list[Row]``.
+OTHER_ROWS = (("5", persist), ("6", invoke), ("7", latency))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -108,7 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             section("rows 3-4 (ingest)", lambda: _ingest(running, size, payload, rows, wanted))
         for key, module in OTHER_ROWS:
             if key in wanted:
-                section(f"row {key} ({module})", _other(module, running, size, payload))
+                section(
+                    f"row {key} ({module.__name__})",
+                    functools.partial(module.run, running, size, payload),
+                )
     report = Report(
         mode=size.name,
         machine=described,
@@ -135,16 +138,6 @@ def _ingest(
     if "4" in wanted:
         found += ingest.run_single(running, size, payload)
     return found
-
-
-def _other(
-    module: str, running: Stack, size: Size, payload: list[bytes]
-) -> Callable[[], list[Row]]:
-    def measure() -> list[Row]:
-        rows: list[Row] = importlib.import_module(module).run(running, size, payload)
-        return rows
-
-    return measure
 
 
 def write(report: Report, out: Path) -> None:

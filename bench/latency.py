@@ -22,13 +22,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
-import httpx
 import orjson
 import psycopg
 import uvloop
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench import cpu
+from bench.calls import call_means, gateway_calls
+from bench.offsets import end_offsets, start_groups_at
 from bench.report import Row, Target
 from bench.sizes import Size
 from bench.stack import Stack
@@ -122,36 +123,6 @@ def settled(pools: Mapping[str, Mapping[str, Any]]) -> bool:
             if decision["observed"]["panic"][metric] > target * pool["ready"]:
                 return False
     return True
-
-
-def histogram_totals(text: str, name: str) -> dict[str, tuple[float, float]]:
-    """From Prometheus text: each ``function`` label's (sum, count) of histogram ``name``."""
-    totals: dict[str, list[float]] = {}
-    for line in text.splitlines():
-        for suffix, index in (("_sum{", 0), ("_count{", 1)):
-            if line.startswith(name + suffix):
-                labels, _, value = line[len(name) + len(suffix) :].rpartition("} ")
-                function = (
-                    dict(part.split("=", 1) for part in labels.split(",") if "=" in part)
-                    .get("function", "")
-                    .strip('"')
-                )
-                totals.setdefault(function, [0.0, 0.0])[index] = float(value)
-    return {function: (pair[0], pair[1]) for function, pair in totals.items()}
-
-
-def call_means(
-    before: Mapping[str, tuple[float, float]], after: Mapping[str, tuple[float, float]]
-) -> dict[str, float]:
-    """Calls and mean call time (ms) per function between two scrapes."""
-    detail = {}
-    for function, (total, count) in after.items():
-        old_total, old_count = before.get(function, (0.0, 0.0))
-        calls = count - old_count
-        if calls > 0:
-            detail[f"{function}_calls"] = calls
-            detail[f"{function}_call_mean_ms"] = (total - old_total) / calls * 1000
-    return detail
 
 
 # --- I/O ----------------------------------------------------------------------
@@ -310,38 +281,6 @@ def kafka_times(
         return times
     finally:
         consumer.close()
-
-
-def end_offsets(bootstrap: str, topic: str = EVENTS) -> dict[int, int]:
-    """Each partition's high watermark: where the next record will land."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-offsets"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        }
-    finally:
-        consumer.close()
-
-
-def start_groups_at(bootstrap: str, groups: Iterable[str], offsets: Mapping[int, int]) -> None:
-    """Commit ``offsets`` of the events topic for each new group, so a bridge
-    started in it reads from there, not the whole topic's history."""
-    for group in groups:
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-        try:
-            positions = [TopicPartition(EVENTS, p, o) for p, o in offsets.items()]
-            consumer.commit(offsets=positions, asynchronous=False)
-        finally:
-            consumer.close()
-
-
-def gateway_calls(gateway_url: str) -> dict[str, tuple[float, float]]:
-    """The gateway's call-time histogram totals, per function."""
-    text = httpx.get(f"{gateway_url}/metrics", timeout=10).text
-    totals = histogram_totals(text, "eventfn_function_call_seconds")
-    return {name: totals[name] for name in _FUNCTIONS if name in totals}
 
 
 # --- the row ------------------------------------------------------------------

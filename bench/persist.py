@@ -23,7 +23,8 @@ from confluent_kafka import Consumer, TopicPartition
 from psycopg import sql
 
 from bench import cpu
-from bench.latency import call_means, end_offsets, gateway_calls, start_groups_at
+from bench.calls import call_means, gateway_calls
+from bench.offsets import end_offsets, start_groups_at
 from bench.payload import json_array
 from bench.report import Row, Target, at_least
 from bench.sizes import Size

@@ -6,13 +6,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from bench.calls import call_means, histogram_totals
 from bench.latency import (
     RULES,
     alerting_lines,
     bodies,
-    call_means,
     delays_ms,
-    histogram_totals,
     settled,
     summary,
 )
