@@ -258,10 +258,7 @@ def kafka_times(
         }
     )
     try:
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(EVENTS, p), timeout=10)[1]
-            for p in start
-        }
+        ends = end_offsets(bootstrap)
         pending = {p for p in start if ends[p] > start[p]}
         consumer.assign([TopicPartition(EVENTS, p, o) for p, o in start.items() if p in pending])
         wanted = source.encode()
