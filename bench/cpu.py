@@ -34,7 +34,7 @@ def classify(cmdline: Sequence[str], environ: Mapping[str, str], own: bool) -> s
         return "kafka tool"
     if cmdline and (cmdline[0].startswith("postgres") or Path(cmdline[0]).name == "postgres"):
         return "postgres"
-    if "gateway.bridge" in cmdline:
+    if "bridge" in cmdline:
         return "bridge"
     if "gateway" in cmdline:
         return "gateway"

@@ -34,9 +34,9 @@ from bench.report import Row, Target
 from bench.sizes import Size
 from bench.stack import Stack
 from bench.stats import percentile
+from bridge.settings import BridgeSettings
 from eventcore.ingest import Defaults, parse_request
 from eventcore.rules import Rule, evaluate, load_rules
-from gateway.bridge.settings import BridgeSettings
 from infra.settings import ROOT
 from infra.topics import EVENTS, TopicSpec, ensure_topics
 
@@ -423,7 +423,7 @@ def _row(
             "bridge": "persist,alert",
             "bridge_max_batch": bridge.max_batch,
             "bridge_batch_window_s": bridge.batch_window_s,
-            # fixed in the bridge's consumer (gateway/bridge/worker.py)
+            # fixed in the bridge's consumer (bridge/worker.py)
             "bridge_fetch_wait_max_ms": 100,
             "floor": f"confluent-kafka produce→consume round trip, one at a time, acks=all, "
             f"linger.ms=0, fetch.wait.max.ms=0, {len(floor)} records after {FLOOR_WARMUP} warm-up",

@@ -29,12 +29,12 @@ from bench.payload import json_array
 from bench.report import Row, Target, at_least
 from bench.sizes import Size
 from bench.stack import Stack
+from bridge.settings import BridgeSettings
 from eventcore.cloudevent import validate_event
 from eventcore.ingest import Defaults, parse_request
 from eventcore.kafka_binding import from_record, to_record
 from eventio.database import _INSERT_ONE, _row
 from eventio.producer import EventProducer
-from gateway.bridge.settings import BridgeSettings
 from infra.topics import EVENTS
 
 # Events parsed and produced per step (ingest takes at most 10,000 a request).

@@ -3,7 +3,7 @@
 Kafka and PostgreSQL start through the same infra plan steps and supervisor
 as the test session and ``scripts/run-all.sh`` (or are taken from
 ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` when set); the gateway and any
-bridge run as ``python -m gateway`` / ``python -m gateway.bridge`` with the
+bridge run as ``python -m gateway`` / ``python -m bridge`` with the
 repository's app, on free ports, their logs in the run directory.
 """
 
@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from gateway.registry import function_id, load_app
-from infra.components import database_url, kafka_plan, postgres_plan, python_path
+from infra.components import (
+    bridge_targets,
+    database_url,
+    kafka_plan,
+    postgres_plan,
+    python_path,
+)
 from infra.control import recognise_own_env
 from infra.ports import free_port, free_ports
 from infra.serving import serving
@@ -72,20 +78,21 @@ class Stack:
         group_prefix: str | None = None,
         extra_env: Mapping[str, str] | None = None,
     ) -> Iterator[None]:
-        """``python -m gateway.bridge`` for ``functions``, in consumer groups of its
+        """``python -m bridge`` for ``functions``, in consumer groups of its
         own (a fresh prefix unless given), until the block ends."""
         port = free_port()
         prefix = group_prefix or f"bench-{uuid.uuid4().hex[:8]}-"
         env = {
             **self.env,
-            "EVENTFN_BRIDGE_FUNCTIONS": functions,
+            "EVENTFN_BRIDGE_TARGETS": bridge_targets(
+                self.gateway_url, ROOT, tuple(name.strip() for name in functions.split(","))
+            ),
             "EVENTFN_BRIDGE_GROUP_PREFIX": prefix,
             "EVENTFN_BRIDGE_PORT": str(port),
-            "GATEWAY_URL": self.gateway_url,
             **(extra_env or {}),
         }
         log = self.run_dir / "logs" / f"bridge-{prefix.strip('-')}.log"
-        with serving("gateway.bridge", env, f"http://127.0.0.1:{port}/readyz", log, **_SERVING):
+        with serving("bridge", env, f"http://127.0.0.1:{port}/readyz", log, **_SERVING):
             yield
 
 
@@ -112,7 +119,6 @@ def stack(work_dir: Path, *, bridge: bool = False) -> Iterator[Stack]:
                 "EVENTFN_AUTOSCALER_CONFIG": str(config),
                 "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
                 "DATABASE_URL": url,
-                "GATEWAY_URL": f"http://127.0.0.1:{port}",
                 "PORT": str(port),
                 "PYTHONPATH": python_path(settings),
                 "PYTHONUNBUFFERED": "1",

@@ -1,1 +1,1 @@
-"""The local platform: an Fn-compatible runtime for eventfn's functions, and the bridge."""
+"""The local platform: an Fn-compatible runtime for eventfn's functions."""

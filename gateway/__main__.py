@@ -8,6 +8,7 @@ import sys
 
 import uvicorn
 
+from eventio.settings import SettingsError
 from gateway.app import create_app
 from gateway.errors import GatewayError
 from gateway.settings import GatewaySettings
@@ -15,11 +16,13 @@ from gateway.settings import GatewaySettings
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = GatewaySettings.from_env()
     try:
+        settings = GatewaySettings.from_env()
         app = create_app(settings)
-    except GatewayError as error:
+    except SettingsError as error:
         # A configuration it cannot run with: one line saying why, no traceback.
+        sys.exit(f"eventfn gateway: {error}")
+    except GatewayError as error:
         sys.exit(f"eventfn gateway: {error.message}")
     config = uvicorn.Config(
         app,

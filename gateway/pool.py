@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from eventcore.backoff import Backoff
 from gateway.errors import FunctionFailedError, GatewayError, ServerBusyError
 from gateway.instance import CallResult, Instance
 from gateway.registry import Function
@@ -34,7 +35,7 @@ from gateway.scaling.windows import Meter
 log = logging.getLogger("eventfn.gateway")
 
 _SAMPLE_S = 1.0  # Knative's bucket: one second
-_MAX_BACKOFF_S = 30.0
+_BACKOFF = Backoff(initial_s=0.5, cap_s=30.0)
 # What a function process inherits from the gateway besides its own config.
 # Instance numbers are unique in the gateway, not per pool: an instance's
 # socket directory is named after it, and a function that changed gets a new
@@ -335,8 +336,7 @@ class FunctionPool:
             self._stop_later(instance)
             if isinstance(error, GatewayError):
                 self._failures += 1
-                backoff = min(_MAX_BACKOFF_S, 0.5 * 2**self._failures)
-                self._next_attempt = time.monotonic() + backoff
+                self._next_attempt = time.monotonic() + _BACKOFF.delay(self._failures + 1)
             raise
         finally:
             self._starting -= 1

@@ -195,7 +195,7 @@ def _function(path: Path, app_name: str) -> DeclaredFunction:
         name=spec.name,
         version=spec.version,
         # fn deploy names the image <registry>/<name>:<version>; the app's name
-        # stands in for the registry, as the Dockerfiles tag them.
+        # stands in for the registry, as functions/Dockerfile's build command tags them.
         image=f"{app_name}/{spec.name}:{spec.version}",
         memory=spec.memory,
         timeout=spec.timeout,

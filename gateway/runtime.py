@@ -191,7 +191,7 @@ class Runtime:
             fdk=self.settings.fdk,
             environ=self.settings.environ,
             functions_path=self.settings.root / "functions",
-            socket_root=self.settings.run_dir / "fn",
+            socket_root=self.settings.run_path / "fn",
             log_file=self._log(fn),
             start_timeout_s=self.settings.start_timeout_s,
             shutdown_grace_s=self.settings.shutdown_grace_s,

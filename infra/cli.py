@@ -11,6 +11,7 @@ import signal
 import sys
 from types import FrameType
 
+from eventio.settings import SettingsError
 from infra import control, kafka, postgres, processes
 from infra.components import default_plan
 from infra.errors import InfraError
@@ -102,6 +103,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             return control.show_status(settings)
         return supervise(settings)
-    except InfraError as exc:
+    except (InfraError, SettingsError) as exc:
         print(f"eventfn: {exc}", file=sys.stderr)
         return 1

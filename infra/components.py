@@ -5,16 +5,19 @@ from __future__ import annotations
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
 
+from bridge.settings import TARGETS
+from eventio.settings import DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, RUN_DIR
+from gateway.errors import GatewayError
+from gateway.registry import function_id, load_app
 from infra import kafka, postgres
+from infra.errors import PlanError
 from infra.migrate import apply_migrations
 from infra.settings import (
     BRIDGE_PORT,
-    DATABASE_URL,
     GATEWAY_PORT,
-    GATEWAY_URL,
-    KAFKA_BOOTSTRAP_SERVERS,
-    RUN_DIR,
     Settings,
 )
 from infra.supervisor import Component, Step, Task
@@ -37,7 +40,6 @@ def service_env(settings: Settings, db_url: str) -> dict[str, str]:
     return {
         GATEWAY_PORT: str(settings.gateway_port),
         BRIDGE_PORT: str(settings.bridge_port),
-        GATEWAY_URL: settings.gateway_url,
         KAFKA_BOOTSTRAP_SERVERS: settings.bootstrap_servers,
         DATABASE_URL: db_url,
         RUN_DIR: str(settings.run_dir),
@@ -68,12 +70,25 @@ def gateway_component(settings: Settings, db_url: str) -> Component:
     )
 
 
+def bridge_targets(gateway_url: str, root: Path, functions: Sequence[str]) -> str:
+    """``EVENTFN_BRIDGE_TARGETS`` for feeding ``functions`` of the app at ``root``
+    through the gateway at ``gateway_url``: each at ``/invoke/{id}``, the ID the
+    gateway deploys a declared function under."""
+    try:
+        app = load_app(root)
+        ids = {name: function_id(app.name, app.function_named(name).name) for name in functions}
+    except GatewayError as error:
+        raise PlanError(f"the bridge's functions ({', '.join(functions)}): {error}") from None
+    return ",".join(f"{name}={gateway_url}/invoke/{ids[name]}" for name in functions)
+
+
 def bridge_component(settings: Settings, db_url: str) -> Component:
-    argv = settings.bridge_cmd or (sys.executable, "-m", "gateway.bridge")
+    argv = settings.bridge_cmd or (sys.executable, "-m", "bridge")
+    targets = bridge_targets(settings.gateway_url, settings.root, settings.bridge_functions)
     return Component(
         name="bridge",
         argv=argv,
-        env=service_env(settings, db_url),
+        env={**service_env(settings, db_url), TARGETS: targets},
         cwd=settings.root,
         health=lambda: http_ready(f"{settings.bridge_url}/readyz"),
         stop_timeout=20.0,

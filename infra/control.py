@@ -15,21 +15,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from eventio.settings import mask_url
+from eventio.settings import DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, RUN_DIR, mask_url
 from infra import postgres, processes
 from infra.components import database_url, python_path
 from infra.ports import port_in_use
 from infra.rundir import RunDir, tail
 from infra.settings import (
     BRIDGE_PORT,
-    DATABASE_URL,
     GATEWAY_PORT,
     GATEWAY_URL,
-    KAFKA_BOOTSTRAP_SERVERS,
     KAFKA_CONTROLLER_PORT,
     KAFKA_PORT,
     PG_PORT,
-    RUN_DIR,
     Settings,
 )
 

@@ -7,8 +7,8 @@ class InfraError(Exception):
     """Root of every error the infra package raises on purpose."""
 
 
-class SettingsError(InfraError):
-    """An environment variable holds a value that cannot be used; names the variable."""
+class PlanError(InfraError):
+    """The run cannot be planned: app.yaml or a func.yaml does not say what it needs."""
 
 
 class SetupError(InfraError):

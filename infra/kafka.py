@@ -5,17 +5,17 @@ from __future__ import annotations
 import base64
 import fcntl
 import hashlib
-import os
 import shutil
 import subprocess
 import uuid
+from functools import cache
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
 from infra.errors import SetupError, StartupError
 from infra.rundir import tail
-from infra.settings import Settings
+from infra.settings import JavaSettings, Settings
 from infra.supervisor import Component
 
 KAFKA_VERSION = "4.3.1"  # keep in step with infra/pom.xml
@@ -143,10 +143,12 @@ def new_cluster_id() -> str:
             return text
 
 
+@cache
 def java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").is_file():
-        return str(Path(home) / "bin" / "java")
+    """``$JAVA_HOME/bin/java`` when there is one, else the ``java`` on PATH."""
+    home = JavaSettings.from_env().java_home
+    if home and (home / "bin" / "java").is_file():
+        return str(home / "bin" / "java")
     found = shutil.which("java")
     if found is None:
         raise SetupError("Java 17+ is needed for Kafka: apt-get install -y openjdk-17-jre-headless")

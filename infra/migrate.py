@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -22,9 +21,9 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import TupleRow
 
-from eventio.settings import mask_url
+from eventio.settings import DATABASE_URL, mask_url
 from infra.errors import ChecksumMismatchError, InfraError, MigrationError
-from infra.settings import DATABASE_URL
+from infra.settings import settings_for
 
 log = logging.getLogger("infra.migrate")
 
@@ -135,9 +134,10 @@ def _apply_locked(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.migrate", description=__doc__)
-    parser.add_argument("--database-url", default=os.environ.get(DATABASE_URL))
+    parser.add_argument("--database-url")
     parser.add_argument("--dir", type=Path, default=MIGRATIONS_DIR)
     args = parser.parse_args(argv)
+    args.database_url = args.database_url or settings_for(parser).external_database_url
     if not args.database_url:
         parser.error(f"set {DATABASE_URL} or pass --database-url")
     try:

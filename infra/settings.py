@@ -7,72 +7,68 @@ Precedence is explicit argument > environment > default: read with
 
 from __future__ import annotations
 
-import os
+import argparse
 import shlex
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from eventio.settings import mask_url
-from infra.errors import SettingsError
+from pydantic import Field
+
+from eventio.settings import (
+    DATABASE_URL,
+    KAFKA_BOOTSTRAP_SERVERS,
+    RUN_DIR,
+    EnvSettings,
+    SettingsError,
+    env,
+    mask_url,
+)
 from infra.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The variables, in one place.
-RUN_DIR = "EVENTFN_RUN_DIR"
+# The variables named elsewhere too: in port conflicts, and in what the
+# supervisor hands the gateway and the bridge (and writes to <run>/env).
 KAFKA_PORT = "EVENTFN_KAFKA_PORT"
 KAFKA_CONTROLLER_PORT = "EVENTFN_KAFKA_CONTROLLER_PORT"
 PG_PORT = "EVENTFN_PG_PORT"
 GATEWAY_PORT = "PORT"
 BRIDGE_PORT = "EVENTFN_BRIDGE_PORT"
-KAFKA_BOOTSTRAP_SERVERS = "KAFKA_BOOTSTRAP_SERVERS"
-DATABASE_URL = "DATABASE_URL"
 GATEWAY_URL = "GATEWAY_URL"
-# Test hooks: a command line that replaces `python -m gateway` / `python -m gateway.bridge`.
-GATEWAY_CMD = "EVENTFN_GATEWAY_CMD"
-BRIDGE_CMD = "EVENTFN_BRIDGE_CMD"
+
+Port = Annotated[int, Field(gt=0, lt=65536)]
+
+
+def _command(text: str) -> tuple[str, ...] | None:
+    return tuple(shlex.split(text)) or None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(EnvSettings):
     """Where the run lives, which ports it uses, and which services are external."""
 
-    root: Path
-    run_dir: Path
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
-    pg_port: int = 54320
-    gateway_port: int = 8080
-    bridge_port: int = 8081
-    external_kafka: str | None = None
-    external_database_url: str | None = None
-    gateway_cmd: tuple[str, ...] | None = None
-    bridge_cmd: tuple[str, ...] | None = None
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read every variable once; unset or empty means the default."""
-        env = os.environ if environ is None else environ
-
-        def text(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            return value or None
-
-        run_dir = text(RUN_DIR)
-        return cls(
-            root=ROOT,
-            run_dir=Path(run_dir).resolve() if run_dir else ROOT / ".run",
-            kafka_port=_port(env, KAFKA_PORT, 9092),
-            kafka_controller_port=_port(env, KAFKA_CONTROLLER_PORT, 9093),
-            pg_port=_port(env, PG_PORT, 54320),
-            gateway_port=_port(env, GATEWAY_PORT, 8080),
-            bridge_port=_port(env, BRIDGE_PORT, 8081),
-            external_kafka=text(KAFKA_BOOTSTRAP_SERVERS),
-            external_database_url=text(DATABASE_URL),
-            gateway_cmd=_command(env, GATEWAY_CMD),
-            bridge_cmd=_command(env, BRIDGE_CMD),
-        )
+    root: Path = ROOT
+    run_dir: Path = env(RUN_DIR, ROOT / ".run", parse=lambda text: Path(text).resolve())
+    kafka_port: Port = env(KAFKA_PORT, 9092)
+    kafka_controller_port: Port = env(KAFKA_CONTROLLER_PORT, 9093)
+    pg_port: Port = env(PG_PORT, 54320)
+    gateway_port: Port = env(GATEWAY_PORT, 8080)
+    bridge_port: Port = env(BRIDGE_PORT, 8081)
+    # None: eventfn starts its own
+    external_kafka: str | None = env(KAFKA_BOOTSTRAP_SERVERS, None)
+    external_database_url: str | None = env(DATABASE_URL, None, secret=True)
+    # the functions the bridge feeds, each at the gateway's /invoke/{id}
+    bridge_functions: tuple[str, ...] = env(
+        "EVENTFN_BRIDGE_FUNCTIONS", ("persist", "alert"), parse=_names
+    )
+    # Test hooks: a command line that replaces `python -m gateway` / `python -m bridge`.
+    gateway_cmd: tuple[str, ...] | None = env("EVENTFN_GATEWAY_CMD", None, parse=_command)
+    bridge_cmd: tuple[str, ...] | None = env("EVENTFN_BRIDGE_CMD", None, parse=_command)
 
     @property
     def run(self) -> RunDir:
@@ -114,25 +110,16 @@ class Settings:
         )
 
 
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+def settings_for(parser: argparse.ArgumentParser) -> Settings:
+    """The run's settings for a command-line tool: a bad variable is a usage error."""
     try:
-        port = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a port number") from None
-    if not 0 < port < 65536:
-        raise SettingsError(f"{name}={port} is outside 1-65535")
-    return port
+        return Settings.from_env()
+    except SettingsError as error:
+        parser.error(str(error))
 
 
-def _command(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        argv = tuple(shlex.split(raw))
-    except ValueError as exc:
-        raise SettingsError(f"{name} is not a valid command line: {exc}") from None
-    return argv or None
+@dataclass(frozen=True)
+class JavaSettings(EnvSettings):
+    """Which Java runs Kafka and its tools: ``$JAVA_HOME/bin/java``, else the one on PATH."""
+
+    java_home: Path | None = env("JAVA_HOME", None)

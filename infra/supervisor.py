@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from eventcore.backoff import Backoff
+from eventio.settings import RUN_DIR
 from infra import processes
-from infra.backoff import Backoff
 from infra.errors import InfraError, StartupError
 from infra.rundir import RunDir, tail
-from infra.settings import RUN_DIR
 
 log = logging.getLogger("infra.supervisor")
 
@@ -53,8 +53,15 @@ class Component:
     stop_timeout: float = 15.0
     # A component not healthy this long after a start is killed and started again.
     start_timeout: float = 180.0
-    backoff: Backoff = field(default_factory=Backoff)
+    # Restarts wait by this; a run of at least ``stable_after_s`` forgives
+    # earlier failures, so one crash a day does not inherit yesterday's delay.
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=0.5, cap_s=10.0))
+    stable_after_s: float = 30.0
     describe: str = ""
+
+    def failures_after_exit(self, failures: int, uptime: float) -> int:
+        """The failures in a row once a run of ``uptime`` seconds ended."""
+        return 1 if uptime >= self.stable_after_s else failures + 1
 
 
 @dataclass(frozen=True)
@@ -266,7 +273,7 @@ class Supervisor:
             processes.kill_group(process.pid, signal.SIGKILL, grace=5.0)
             processes.remove_pidfile(self.run_dir.pidfile(component.name))
             slot.process, slot.last_exit = None, process.returncode
-            slot.failures = component.backoff.failures_after_exit(slot.failures, uptime)
+            slot.failures = component.failures_after_exit(slot.failures, uptime)
             delay = component.backoff.delay(slot.failures)
             slot.state, slot.restart_at = "backoff", now + delay
             log.warning(

@@ -8,7 +8,6 @@ docker-compose's.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from concurrent.futures import Future
@@ -19,13 +18,16 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
+from eventio.settings import KAFKA_BOOTSTRAP_SERVERS, TopicSettings
 from infra.errors import InfraError, StartupError
-from infra.settings import KAFKA_BOOTSTRAP_SERVERS
+from infra.settings import settings_for
 from infra.waiting import wait_until
 
-EVENTS = "events"
-ALERTS = "alerts"
-EVENTS_DLQ = "events.dlq"
+# The names every process defaults to (eventio.settings.TopicSettings).
+_NAMES = TopicSettings()
+EVENTS = _NAMES.events_topic
+ALERTS = _NAMES.alerts_topic
+EVENTS_DLQ = _NAMES.dead_letter_topic
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,10 @@ def _result_ignoring(future: Future[Any], harmless: int, what: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.topics", description=__doc__)
-    parser.add_argument("--bootstrap-servers", default=os.environ.get(KAFKA_BOOTSTRAP_SERVERS))
+    parser.add_argument("--bootstrap-servers")
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args(argv)
+    args.bootstrap_servers = args.bootstrap_servers or settings_for(parser).external_kafka
     if not args.bootstrap_servers:
         parser.error(f"set {KAFKA_BOOTSTRAP_SERVERS} or pass --bootstrap-servers")
     try:

@@ -4,7 +4,7 @@
 # Uses the virtualenv (created if missing, as run-all.sh does) and, for what
 # is not set already, the addresses a running run-all.sh wrote to .run/env,
 # so it talks to the same Kafka as the bridge. Options go to
-# python -m gateway.redrive unchanged; so does its exit status.
+# python -m bridge.redrive unchanged; so does its exit status.
 set -euo pipefail
 # shellcheck source=scripts/lib/setup.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/setup.sh"
@@ -18,4 +18,4 @@ if [[ -r "$env_file" ]]; then
         fi
     done <"$env_file"
 fi
-exec "$PY" -m gateway.redrive "$@"
+exec "$PY" -m bridge.redrive "$@"

@@ -13,11 +13,10 @@ from fdk import response
 
 from eventcore import kafka_binding
 from eventcore.alerts import Alert, console_line, to_cloudevent
-from eventcore.batch import BatchResult, Failure, parse_delivery
+from eventcore.batch import BatchResult, Failure
 from eventcore.cloudevent import CloudEvent, format_time
-from eventcore.errors import EventError
 from eventcore.rules import Rule, evaluate, load_rules
-from eventio import responses
+from eventio import batch_handler
 from eventio.database import AlertStore, Database
 from eventio.producer import EventProducer
 from eventio.settings import FunctionSettings
@@ -58,21 +57,20 @@ def alerter() -> Alerter:
     if not rules_path.is_absolute():
         rules_path = Path(__file__).parent / rules_path
     producer = EventProducer(
-        settings.kafka_bootstrap_servers, "eventfn-alert", settings.produce_timeout_s
+        settings.bootstrap_servers, "eventfn-alert", settings.produce_timeout_s
     )
     database = Database(settings.database_url, "eventfn-alert")
     return Alerter(settings, load_rules(rules_path.read_text()), AlertStore(database), producer)
 
 
-def handler(ctx: Any, data: io.BytesIO | None = None) -> response.Response:
-    app = alerter()
-    try:
-        parsed = parse_delivery(responses.request_body(data), responses.request_headers(ctx))
-    except EventError as error:
-        return responses.error_response(ctx, error)
-    new, refused = app.raise_alerts(parsed.events)
+def raise_alerts(events: list[CloudEvent]) -> BatchResult:
+    """Raise the batch's alerts, printing each new one; the events whose alert
+    PostgreSQL refused are the failures."""
+    new, refused = alerter().raise_alerts(events)
     for alert in new:
         print(console_line(alert), flush=True)
-    counts = {"evaluated": len(parsed.events), "alerts": len(new)}
-    result = BatchResult((*parsed.failures, *refused), counts)
-    return responses.batch_response(ctx, result, single=parsed.single)
+    return BatchResult(tuple(refused), {"evaluated": len(events), "alerts": len(new)})
+
+
+def handler(ctx: Any, data: io.BytesIO | None = None) -> response.Response:
+    return batch_handler.handle(ctx, data, raise_alerts)

@@ -14,24 +14,15 @@ outcome, as it reads no body.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 import orjson
 
-from eventcore.cloudevent import (
-    JSON_CONTENT_TYPE,
-    CloudEvent,
-    is_json_content_type,
-    validate_event,
-)
+from eventcore.cloudevent import STRUCTURED, CloudEvent, validate_event
 from eventcore.errors import FieldProblem, InvalidEventError
-
-MEDIA_TYPE = "application/cloudevents-batch+json"
-STRUCTURED = "application/cloudevents+json"
+from eventcore.http_binding import HttpMessage, Mode
 
 
 @dataclass(frozen=True)
@@ -43,14 +34,6 @@ class Failure:
     reason: str
     retryable: bool
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "source": self.source,
-            "reason": self.reason,
-            "retryable": self.retryable,
-        }
-
 
 @dataclass(frozen=True)
 class BatchResult:
@@ -60,7 +43,8 @@ class BatchResult:
     counts: Mapping[str, int] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({"failures": [f.to_json() for f in self.failures], **self.counts})
+        # orjson writes a dataclass as an object of its fields.
+        return orjson.dumps({"failures": self.failures, **self.counts})
 
     @classmethod
     def from_bytes(cls, body: bytes) -> BatchResult:
@@ -100,11 +84,11 @@ class ParsedBatch:
 def parse_delivery(body: bytes, headers: Mapping[str, str]) -> ParsedBatch:
     """What persist and alert are sent: the bridge's batch, or one CloudEvent in
     binary or structured mode (a KafkaSource's delivery)."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    if "ce-specversion" in lowered:
-        return _single(_binary_attributes(body, lowered))
-    media = lowered.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media == STRUCTURED:
+    message = HttpMessage.read(headers, body)
+    if message.mode is Mode.BINARY:
+        # JSON data that does not parse stays bytes: the event is refused, naming it.
+        return _single(message.binary_event())
+    if message.mode is Mode.STRUCTURED:
         document = _load(body, "event")
         if not isinstance(document, dict):
             raise InvalidEventError([FieldProblem("body", f"{STRUCTURED} must be one JSON object")])
@@ -155,26 +139,6 @@ def _entry(item: Any) -> CloudEvent | Failure:
             event.id, event.source, "data is not valid JSON but its content type says JSON", False
         )
     return event
-
-
-def _binary_attributes(body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-    # HTTP binding, binary mode: every ce-* header is an attribute, percent-encoded.
-    attributes: dict[str, Any] = {
-        name[3:]: unquote(value) for name, value in headers.items() if name.startswith("ce-")
-    }
-    content_type = headers.get("content-type", "")
-    if content_type:
-        attributes["datacontenttype"] = content_type
-    if body:
-        if is_json_content_type(content_type or JSON_CONTENT_TYPE):
-            try:
-                attributes["data"] = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                # Kept as bytes: the event is refused below, naming it.
-                attributes["data_base64"] = base64.b64encode(body).decode()
-        else:
-            attributes["data_base64"] = base64.b64encode(body).decode()
-    return attributes
 
 
 def _load(body: bytes, what: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -134,10 +135,32 @@ class CloudEvent(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+def media_type(content_type: str) -> str:
+    """A Content-Type's ``type/subtype``, lower-cased, without its parameters."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def is_json_content_type(content_type: str) -> bool:
     """True for application/json, text/json and any ``+json`` suffix type."""
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = media_type(content_type)
     return media in ("application/json", "text/json") or media.endswith("+json")
+
+
+def data_attributes(
+    value: bytes, content_type: str | None, load_json: Callable[[bytes], Any] = orjson.loads
+) -> dict[str, Any]:
+    """The data of a binary-mode message (HTTP body, Kafka value) as attributes.
+
+    JSON data (no content type means JSON) is ``data``; anything else, and
+    JSON that does not parse, is ``data_base64``, so the function receiving it
+    can tell and refuse it. A ``load_json`` that raises instead refuses it now.
+    """
+    if not content_type or is_json_content_type(content_type):
+        try:
+            return {"data": load_json(value)}
+        except orjson.JSONDecodeError:
+            pass
+    return {"data_base64": base64.b64encode(value).decode()}
 
 
 def problems_from(error: ValidationError, prefix: str = "") -> list[FieldProblem]:

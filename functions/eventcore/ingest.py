@@ -10,12 +10,10 @@ mode (``ce-*`` headers). Missing ``id`` (UUIDv7), ``source``, ``time`` and
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -33,7 +31,6 @@ from eventcore.cloudevent import (
     Text,
     Timestamp,
     format_time,
-    is_json_content_type,
     problems_from,
     validate_event,
 )
@@ -43,6 +40,7 @@ from eventcore.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
+from eventcore.http_binding import HttpMessage, Mode
 from eventcore.ids import uuid7
 
 # Content types read as JSON whose shape decides the form. text/plain is what
@@ -107,19 +105,18 @@ def parse_request(
     """Read one request into events; raises an EventError naming what is wrong."""
     if len(body) > max_bytes:
         raise PayloadTooLargeError(len(body), max_bytes)
-    lowered = {name.lower(): value for name, value in headers.items()}
-    content_type = lowered.get("content-type", "")
-    if "ce-specversion" in lowered:
-        return Ingested([_binary(body, lowered, content_type, defaults)], single=True)
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media not in (STRUCTURED, BATCH) and media not in _AUTO_JSON and not media.endswith("+json"):
-        raise UnsupportedMediaTypeError(content_type)
+    message = HttpMessage.read(headers, body)
+    if message.mode is Mode.BINARY:
+        return Ingested([_binary(message, defaults)], single=True)
+    media = message.media_type
+    if message.mode is Mode.OTHER and media not in _AUTO_JSON and not media.endswith("+json"):
+        raise UnsupportedMediaTypeError(message.content_type)
     document = _load_json(body)
-    if media == STRUCTURED:
+    if message.mode is Mode.STRUCTURED:
         if not isinstance(document, dict):
             raise _problem("body", f"{STRUCTURED} must be one JSON object")
         return Ingested([_structured(document, "", defaults)], single=True)
-    if media == BATCH:
+    if message.mode is Mode.BATCH:
         if not isinstance(document, list):
             raise _problem("body", f"{BATCH} must be a JSON array of events")
         return Ingested(_each(document, defaults, structured_only=True), single=False)
@@ -200,23 +197,13 @@ def _plain(document: dict[str, Any], where: str, defaults: Defaults) -> CloudEve
     return validate_event(with_partition_key(attributes), where)
 
 
-def _binary(
-    body: bytes, headers: Mapping[str, str], content_type: str, defaults: Defaults
-) -> CloudEvent:
-    # HTTP binding: every ce-* header is an attribute, percent-encoded.
-    attributes: dict[str, Any] = {
-        name[3:]: unquote(value) for name, value in headers.items() if name.startswith("ce-")
-    }
+def _binary(message: HttpMessage, defaults: Defaults) -> CloudEvent:
+    # Data that says it is JSON must be JSON, and storable: refused now, as
+    # in every other form.
+    attributes = message.binary_event(load_json=_load_json)
     attributes.setdefault("id", defaults.new_id())
     attributes.setdefault("source", defaults.source)
     attributes.setdefault("time", defaults.time())
-    if content_type:
-        attributes["datacontenttype"] = content_type
-    if body:
-        if is_json_content_type(content_type or JSON_CONTENT_TYPE):
-            attributes["data"] = _load_json(body)
-        else:
-            attributes["data_base64"] = base64.b64encode(body).decode()
     return validate_event(with_partition_key(attributes))
 
 

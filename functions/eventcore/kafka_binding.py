@@ -9,7 +9,6 @@ Reading back adds the record's coordinates as the extensions ``kafkatopic``,
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,8 +21,9 @@ from eventcore.cloudevent import (
     SPECVERSION,
     STRUCTURED,
     CloudEvent,
+    data_attributes,
     format_time,
-    is_json_content_type,
+    media_type,
 )
 
 HEADER_PREFIX = "ce_"
@@ -78,7 +78,7 @@ def from_record(
     content_type = named.get(CONTENT_TYPE)
     if HEADER_PREFIX + "specversion" in named:
         attributes = _binary(named, content_type, value)
-    elif content_type and content_type.lower().startswith(STRUCTURED):
+    elif content_type and media_type(content_type) == STRUCTURED:
         attributes = _structured(value) or _foreign(topic, partition, offset, value, timestamp_ms)
     else:
         attributes = _foreign(topic, partition, offset, value, timestamp_ms)
@@ -97,7 +97,7 @@ def _binary(named: dict[str, str], content_type: str | None, value: bytes | None
     if content_type:
         attributes["datacontenttype"] = content_type
     if value:
-        attributes.update(_data(value, content_type))
+        attributes.update(data_attributes(value, content_type))
     return attributes
 
 
@@ -124,24 +124,13 @@ def _foreign(
     if timestamp_ms is not None and timestamp_ms > 0:
         attributes["time"] = format_time(datetime.fromtimestamp(timestamp_ms / 1000, UTC))
     if value:
-        data = _data(value, None)
+        data = data_attributes(value, None)
         document = data.get("data")
         if isinstance(document, dict) and isinstance(document.get("type"), str):
             attributes["type"] = document["type"]
             attributes["datacontenttype"] = "application/json"
         attributes.update(data)
     return attributes
-
-
-def _data(value: bytes, content_type: str | None) -> dict[str, Any]:
-    # JSON data goes as JSON; anything else, including JSON that does not
-    # parse, goes as base64 so the receiving function can tell and refuse it.
-    if content_type is None or is_json_content_type(content_type):
-        try:
-            return {"data": orjson.loads(value)}
-        except orjson.JSONDecodeError:
-            pass
-    return {"data_base64": base64.b64encode(value).decode()}
 
 
 def _header_text(value: object) -> str:

@@ -23,11 +23,11 @@ RETRY_AFTER_S = 1
 
 
 def request_headers(ctx: Any) -> dict[str, str]:
-    """The caller's headers, lower-cased. Through an HTTP trigger the fdk has
-    already unwrapped Fn-Http-H-*; a repeated header keeps its last value."""
+    """The caller's headers. Through an HTTP trigger the fdk has already
+    unwrapped Fn-Http-H-*; a repeated header keeps its last value."""
     headers: Mapping[str, Any] = ctx.Headers() or {}
     return {
-        name.lower(): (value[-1] if isinstance(value, list) else str(value))
+        name: (value[-1] if isinstance(value, list) else str(value))
         for name, value in headers.items()
     }
 

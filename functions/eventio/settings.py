@@ -1,55 +1,112 @@
-"""Function settings: every name in one place, read once per process."""
+"""Settings from the environment: the one reader every eventfn process uses.
+
+A process's settings are a frozen dataclass whose fields name the variable
+they come from (:func:`env`). :meth:`EnvSettings.from_env` resolves them once:
+an explicit argument wins over the environment, which wins over the field's
+default, and an empty variable counts as unset. pydantic parses each value by
+its field's type and constraints, so a value that does not fit is a
+:class:`SettingsError` naming the variable and the value.
+
+The variables several processes share are declared once here, in small
+groups (:class:`KafkaSettings`, :class:`TopicSettings`) that each process's
+settings inherit, with the limits they share.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import TypeAdapter, ValidationError
+
 MIB = 1024 * 1024
+# The largest request body the gateway and publish take (OCI Functions' limit).
+MAX_BODY_BYTES = 6 * MIB
+
+# Standard names, read by more than one process with defaults of their own.
+KAFKA_BOOTSTRAP_SERVERS = "KAFKA_BOOTSTRAP_SERVERS"
+DATABASE_URL = "DATABASE_URL"
+RUN_DIR = "EVENTFN_RUN_DIR"
+SHUTDOWN_GRACE_S = "EVENTFN_SHUTDOWN_GRACE_S"
+
+
+class SettingsError(ValueError):
+    """A variable holds a value that cannot be used; names the variable and the value."""
+
+
+def env(
+    name: str,
+    default: Any = dataclasses.MISSING,
+    *,
+    factory: Any = dataclasses.MISSING,
+    parse: Callable[[str], Any] | None = None,
+    secret: bool = False,
+) -> Any:
+    """A settings field read from the variable ``name``, else ``default`` (or
+    ``factory()``); ``parse`` turns the text into the field's type where
+    pydantic cannot (a list of pairs, a command line). A ``secret`` never
+    appears in the settings' repr."""
+    return dataclasses.field(
+        default=default,
+        default_factory=factory,
+        repr=not secret,
+        metadata={"env": name, "parse": parse},
+    )
 
 
 @dataclass(frozen=True)
-class FunctionSettings:
-    """What a function reads from its configuration (func.yaml ``config:`` and env)."""
-
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    database_url: str = field(default="", repr=False)
-    events_topic: str = "events"
-    alerts_topic: str = "alerts"
-    default_source: str = "/eventfn/publish"
-    max_body_bytes: int = 6 * MIB
-    produce_timeout_s: float = 10.0
-    alert_rules: Path = Path("rules.yaml")
+class EnvSettings:
+    """The base of every process's settings."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
-        env = os.environ if environ is None else environ
-        defaults = cls()
-        return cls(
-            kafka_bootstrap_servers=env.get(
-                "KAFKA_BOOTSTRAP_SERVERS", defaults.kafka_bootstrap_servers
-            ),
-            database_url=env.get("DATABASE_URL", defaults.database_url),
-            events_topic=env.get("EVENTFN_EVENTS_TOPIC", defaults.events_topic),
-            alerts_topic=env.get("EVENTFN_ALERTS_TOPIC", defaults.alerts_topic),
-            default_source=env.get("EVENTFN_DEFAULT_SOURCE", defaults.default_source),
-            max_body_bytes=int(env.get("EVENTFN_MAX_BODY_BYTES", defaults.max_body_bytes)),
-            produce_timeout_s=float(
-                env.get("EVENTFN_PRODUCE_TIMEOUT_S", defaults.produce_timeout_s)
-            ),
-            alert_rules=Path(env.get("EVENTFN_ALERT_RULES", str(defaults.alert_rules))),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None, /, **explicit: Any) -> Self:
+        """Explicit arguments win over the environment, which wins over the defaults."""
+        source = os.environ if environ is None else environ
+        values = dict(explicit)
+        hints = typing.get_type_hints(cls, include_extras=True)
+        for item in dataclasses.fields(cls):
+            name = item.metadata.get("env")
+            if name is None or item.name in values:
+                continue
+            raw = source.get(name, "").strip()
+            if raw:
+                values[item.name] = _parse(name, raw, hints[item.name], item.metadata["parse"])
+        return cls(**values)
 
-    def __repr__(self) -> str:
-        return (
-            f"FunctionSettings(kafka={self.kafka_bootstrap_servers!r}, "
-            f"database={mask_url(self.database_url)!r}, events_topic={self.events_topic!r}, "
-            f"alerts_topic={self.alerts_topic!r})"
-        )
+
+@dataclass(frozen=True)
+class KafkaSettings(EnvSettings):
+    """Where the Kafka cluster is."""
+
+    bootstrap_servers: str = env(KAFKA_BOOTSTRAP_SERVERS, "127.0.0.1:9092")
+
+
+@dataclass(frozen=True)
+class TopicSettings(EnvSettings):
+    """eventfn's topics: events in, alerts out, and the dead letters of events."""
+
+    events_topic: str = env("EVENTFN_EVENTS_TOPIC", "events")
+    alerts_topic: str = env("EVENTFN_ALERTS_TOPIC", "alerts")
+    dead_letter_topic: str = env("EVENTFN_DLQ_TOPIC", "events.dlq")
+
+
+@dataclass(frozen=True)
+class FunctionSettings(KafkaSettings, TopicSettings):
+    """What a function reads from its configuration (func.yaml ``config:`` and env)."""
+
+    database_url: str = env(DATABASE_URL, "", secret=True)
+    default_source: str = env("EVENTFN_DEFAULT_SOURCE", "/eventfn/publish")
+    max_body_bytes: int = env("EVENTFN_MAX_BODY_BYTES", MAX_BODY_BYTES)
+    produce_timeout_s: float = env("EVENTFN_PRODUCE_TIMEOUT_S", 10.0)
+    alert_rules: Path = env("EVENTFN_ALERT_RULES", Path("rules.yaml"))
 
 
 def mask_url(url: str) -> str:
@@ -66,3 +123,18 @@ def mask_url(url: str) -> str:
         parts = parts._replace(netloc=f"{user}:***@{hostinfo}")
     query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
     return urlunsplit(parts._replace(query=query))
+
+
+@cache
+def _adapter(hint: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(hint)
+
+
+def _parse(name: str, raw: str, hint: Any, parse: Callable[[str], Any] | None) -> Any:
+    try:
+        return _adapter(hint).validate_python(parse(raw) if parse else raw)
+    except ValidationError as error:
+        problem = error.errors(include_url=False)[0]["msg"]
+        raise SettingsError(f"{name}={raw!r}: {problem}") from None
+    except ValueError as error:
+        raise SettingsError(f"{name}={raw!r}: {error}") from None

@@ -8,9 +8,9 @@ from typing import Any
 
 from fdk import response
 
-from eventcore.batch import BatchResult, parse_delivery
-from eventcore.errors import EventError
-from eventio import responses
+from eventcore.batch import BatchResult
+from eventcore.cloudevent import CloudEvent
+from eventio import batch_handler
 from eventio.database import Database, EventStore
 from eventio.settings import FunctionSettings
 
@@ -22,15 +22,12 @@ def store() -> EventStore:
     return EventStore(Database(settings.database_url, "eventfn-persist"))
 
 
+def write(events: list[CloudEvent]) -> BatchResult:
+    """Store the events; those PostgreSQL refused are the failures."""
+    inserted, refused = store().write(events)
+    written = len(events) - len(refused)
+    return BatchResult(tuple(refused), {"inserted": inserted, "duplicates": written - inserted})
+
+
 def handler(ctx: Any, data: io.BytesIO | None = None) -> response.Response:
-    try:
-        parsed = parse_delivery(responses.request_body(data), responses.request_headers(ctx))
-    except EventError as error:
-        return responses.error_response(ctx, error)
-    # PostgreSQL being unreachable raises: the whole batch failed (502), and
-    # the bridge retries it.
-    inserted, refused = store().write(parsed.events)
-    written = len(parsed.events) - len(refused)
-    counts = {"inserted": inserted, "duplicates": written - inserted}
-    result = BatchResult((*parsed.failures, *refused), counts)
-    return responses.batch_response(ctx, result, single=parsed.single)
+    return batch_handler.handle(ctx, data, write)

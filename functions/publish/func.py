@@ -29,7 +29,7 @@ def publisher() -> Publisher:
     """Made on the first call, kept for the life of the process."""
     settings = FunctionSettings.from_env()
     producer = EventProducer(
-        settings.kafka_bootstrap_servers, "eventfn-publish", settings.produce_timeout_s
+        settings.bootstrap_servers, "eventfn-publish", settings.produce_timeout_s
     )
     return Publisher(settings, ingest.Defaults(source=settings.default_source), producer)
 

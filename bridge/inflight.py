@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from gateway.bridge.delivery import Record
+from bridge.delivery import Record
 
 LaneKey = tuple[int, bytes | None]
 

@@ -20,16 +20,17 @@ from collections.abc import Sequence
 import httpx
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from eventcore.batch import MEDIA_TYPE, BatchResult
+from bridge import delivery
+from bridge.deadletter import dead_letter
+from bridge.delivery import Record
+from bridge.inflight import InFlight
+from bridge.metrics import BridgeMetrics
+from bridge.rounds import Round
+from bridge.settings import BridgeSettings
+from eventcore.batch import BatchResult
+from eventcore.cloudevent import BATCH
 from eventio.errors import DeliveryError
 from eventio.producer import EventProducer
-from gateway.bridge import delivery
-from gateway.bridge.deadletter import dead_letter
-from gateway.bridge.delivery import Record
-from gateway.bridge.inflight import InFlight
-from gateway.bridge.metrics import BridgeMetrics
-from gateway.bridge.rounds import Round
-from gateway.bridge.settings import BridgeSettings
 
 log = logging.getLogger("eventfn.bridge")
 
@@ -90,12 +91,12 @@ class Worker:
             }
         )
         consumer.subscribe(
-            [self.settings.topic],
+            [self.settings.events_topic],
             on_assign=self._assigned,
             on_revoke=self._revoked,
             on_lost=self._lost,
         )
-        headers = {"Content-Type": MEDIA_TYPE}
+        headers = {"Content-Type": BATCH}
         if self.settings.api_key:
             headers["Authorization"] = f"Bearer {self.settings.api_key}"
         try:
@@ -361,7 +362,7 @@ class Worker:
         offsets = self._inflight.commits()
         if not offsets:
             return
-        partitions = [TopicPartition(self.settings.topic, p, o) for p, o in offsets.items()]
+        partitions = [TopicPartition(self.settings.events_topic, p, o) for p, o in offsets.items()]
         try:
             consumer.commit(offsets=partitions, asynchronous=False)
         except KafkaException as error:

@@ -4,14 +4,13 @@ when to retry, when a record becomes a dead letter, and which offsets may be com
 
 from __future__ import annotations
 
-import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from eventcore.backoff import Backoff
 from eventcore.batch import BatchResult
 from eventcore.kafka_binding import Headers, from_record
 
@@ -149,7 +148,7 @@ class RetryPolicy:
         return not retryable or record.rejections >= self.max_attempts
 
     def delay(self, attempt: int, retry_after_s: float | None = None) -> float:
-        return backoff(attempt, self.backoff_initial_s, self.backoff_cap_s, retry_after_s)
+        return Backoff(self.backoff_initial_s, self.backoff_cap_s).jittered(attempt, retry_after_s)
 
 
 def apply_result(
@@ -177,16 +176,3 @@ def blames_no_event(status: int | None) -> bool:
     502, 504, an unreadable answer) may come from one event that crashes or
     hangs the function."""
     return status in (None, 401, 403, 404, 429, 503)
-
-
-def backoff(
-    attempt: int,
-    initial_s: float,
-    cap_s: float,
-    retry_after_s: float | None = None,
-    rng: random.Random | None = None,
-) -> float:
-    """Exponential backoff with equal jitter, capped; never sooner than Retry-After."""
-    ceiling = min(cap_s, initial_s * math.pow(2, max(attempt - 1, 0)))
-    delay = (rng or random).uniform(ceiling / 2, ceiling)
-    return max(delay, retry_after_s or 0.0)

@@ -1,4 +1,4 @@
-"""``python -m gateway.redrive``: replay dead letters into the events topic.
+"""``python -m bridge.redrive``: replay dead letters into the events topic.
 
 Exit status: 0 done, 1 Kafka (or the settings) stopped the run, 2 bad arguments.
 """
@@ -12,10 +12,11 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 
-from gateway.redrive.errors import RedriveError
-from gateway.redrive.replayer import Options, Replayer, Tally
-from gateway.redrive.selection import DeadLetter, Decision, Filters, Verdict, parse_moment
-from gateway.redrive.settings import RedriveSettings
+from bridge.redrive.errors import RedriveError
+from bridge.redrive.replayer import Options, Replayer, Tally
+from bridge.redrive.selection import DeadLetter, Decision, Filters, Verdict, parse_moment
+from bridge.redrive.settings import RedriveSettings
+from eventio.settings import SettingsError
 
 _REASON_CHARS = 160
 
@@ -36,7 +37,7 @@ EVENTFN_BRIDGE_GROUP_PREFIX."""
 
 def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(
-        prog="python -m gateway.redrive",
+        prog="python -m bridge.redrive",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -107,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         replayer = Replayer(
             settings, options, lambda letter, verdict: _print(letter, verdict, options)
         )
-    except RedriveError as error:
+    except (RedriveError, SettingsError) as error:
         print(f"redrive: {error}", file=sys.stderr)
         return 1
     mode = " (dry run: nothing is produced or committed)" if options.dry_run else ""
-    print(f"redrive {settings.dead_letter_topic} -> {settings.topic}, group {settings.group}{mode}")
+    route = f"{settings.dead_letter_topic} -> {settings.events_topic}"
+    print(f"redrive {route}, group {settings.group}{mode}")
     try:
         replayer.run()
     except RedriveError as error:

@@ -1,7 +1,7 @@
 """Which dead letters to redrive, and the record a redrive produces. No I/O.
 
 A dead letter is the original record plus ``eventfn.error.*`` headers (see
-gateway/bridge/deadletter.py). Its replay is the original record again, without
+bridge/deadletter.py). Its replay is the original record again, without
 those headers and with ``eventfn.redrive.count``: the bridge keeps that header
 when the record fails again, so a record is redriven at most ``max_redrives``
 times and one that keeps failing cannot loop between the two topics.
@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bridge.deadletter import PREFIX as ERROR_PREFIX
 from eventcore.cloudevent import format_time
 from eventcore.kafka_binding import KafkaRecord
-from gateway.bridge.deadletter import PREFIX as ERROR_PREFIX
 
 REDRIVE_PREFIX = "eventfn.redrive."
 COUNT = REDRIVE_PREFIX + "count"

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
-from gateway.bridge.delivery import Record
+from bridge.delivery import Record
 
 
 class Round:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bridge.delivery import Record
 from eventcore.cloudevent import format_time
 from eventcore.kafka_binding import KafkaRecord
-from gateway.bridge.delivery import Record
 
 PREFIX = "eventfn.error."
 _MAX_REASON = 2000

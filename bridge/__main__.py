@@ -1,7 +1,8 @@
-"""``python -m gateway.bridge``: feed each target function from the events topic."""
+"""``python -m bridge``: feed each target function from the events topic."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import sys
@@ -9,11 +10,12 @@ import threading
 import time
 from types import FrameType
 
+from bridge import health
+from bridge.metrics import BridgeMetrics
+from bridge.settings import TARGETS, BridgeSettings
+from bridge.worker import Worker
 from eventio.producer import EventProducer
-from gateway.bridge import health
-from gateway.bridge.metrics import BridgeMetrics
-from gateway.bridge.settings import BridgeSettings
-from gateway.bridge.worker import Worker
+from eventio.settings import SettingsError
 
 log = logging.getLogger("eventfn.bridge")
 
@@ -52,7 +54,12 @@ class Bridge:
             self.settings.host, self.settings.port, lambda: self.ready, self.metrics.registry
         )
         for worker in self.workers:
-            log.info("feeding %s (group %s) from %s", worker.url, worker.group, self.settings.topic)
+            log.info(
+                "feeding %s (group %s) from %s",
+                worker.url,
+                worker.group,
+                self.settings.events_topic,
+            )
         for thread in self._threads:
             thread.start()
         self.stop.wait()
@@ -66,9 +73,35 @@ class Bridge:
         return 1 if any(worker.failed for worker in self.workers) else 0
 
 
-def main() -> None:
+DESCRIPTION = f"""\
+Feed functions from the events topic: one Kafka consumer group per function
+(<EVENTFN_BRIDGE_GROUP_PREFIX><name>), each POSTing batches of events as
+application/cloudevents-batch+json to the function's URL, retrying what
+fails, dead-lettering what never succeeds, and committing only what is done.
+Health and metrics on EVENTFN_BRIDGE_HOST:EVENTFN_BRIDGE_PORT (/livez,
+/readyz, /metrics). Settings come from the environment; the functions from
+{TARGETS}=name=URL,... (written by scripts/run-all.sh and the Kubernetes
+manifests), e.g. persist=http://127.0.0.1:8080/invoke/<function id>.
+Other variables: KAFKA_BOOTSTRAP_SERVERS, EVENTFN_EVENTS_TOPIC,
+EVENTFN_DLQ_TOPIC and the EVENTFN_BRIDGE_* of the README's Configuration."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(
+        prog="python -m bridge",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    bridge = Bridge(BridgeSettings.from_env())
+    try:
+        settings = BridgeSettings.from_env()
+    except SettingsError as error:
+        sys.exit(f"eventfn bridge: {error}")
+    if not settings.targets:
+        sys.exit(
+            f"eventfn bridge: {TARGETS} is not set: name the functions to feed, as name=URL,..."
+        )
+    bridge = Bridge(settings)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)

@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from bridge.redrive.errors import RedriveError
+from bridge.redrive.selection import DeadLetter, Decision, Filters, Verdict, decide, replay
+from bridge.redrive.settings import RedriveSettings
 from eventcore.kafka_binding import KafkaRecord
 from eventio.errors import DeliveryError
 from eventio.producer import EventProducer
-from gateway.redrive.errors import RedriveError
-from gateway.redrive.selection import DeadLetter, Decision, Filters, Verdict, decide, replay
-from gateway.redrive.settings import RedriveSettings
 
 T = TypeVar("T")
 Report = Callable[[DeadLetter, Verdict], None]
@@ -131,7 +131,9 @@ class Replayer:
         """Start where the group stopped (or at the beginning); end where the topic ends now."""
         topic = self.settings.dead_letter_topic
         partitions = self._partitions(topic)
-        self._partitions(self.settings.topic)  # a clear error now rather than after a timeout
+        self._partitions(
+            self.settings.events_topic
+        )  # a clear error now rather than after a timeout
         ends: dict[int, int] = {}
         starts: list[TopicPartition] = []
         committed = self._kafka(
@@ -219,7 +221,7 @@ class Replayer:
         pending, self._pending = self._pending, []
         if pending:
             try:
-                self._producer.send(self.settings.topic, [record for _, record in pending])
+                self._producer.send(self.settings.events_topic, [record for _, record in pending])
             except DeliveryError as error:
                 refused = [
                     letter
@@ -232,7 +234,8 @@ class Replayer:
                     self._next[letter.partition] = min(self._next[letter.partition], letter.offset)
                 self._commit()
                 raise RedriveError(
-                    f"{self.settings.topic} did not acknowledge {len(refused)} of {len(pending)} "
+                    f"{self.settings.events_topic} did not acknowledge "
+                    f"{len(refused)} of {len(pending)} "
                     f"replays, the first from {refused[0].coordinates}: {error}; the group's "
                     "offsets stop before it, so a second run replays it"
                 ) from None
