@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from infra.components import bridge_targets
 from infra.serving import serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,18 +22,23 @@ FIXTURE_APP = ROOT / "tests" / "fixtures" / "app"
 
 
 def pipeline_env(
-    run_dir: Path, kafka: str, database_url: str, port: int, bridge_port: int
+    run_dir: Path,
+    kafka: str,
+    database_url: str,
+    port: int,
+    bridge_port: int,
+    functions: tuple[str, ...] = ("persist", "alert"),
 ) -> dict[str, str]:
-    """What a gateway and a bridge of the repository's app need to run together,
-    on the test session's Kafka and PostgreSQL."""
+    """What a gateway and a bridge feeding ``functions`` of the repository's app
+    need to run together, on the test session's Kafka and PostgreSQL."""
     return {
         "EVENTFN_ROOT": str(ROOT),
         "EVENTFN_RUN_DIR": str(run_dir),
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "DATABASE_URL": database_url,
-        "GATEWAY_URL": f"http://127.0.0.1:{port}",
         "PORT": str(port),
         "EVENTFN_BRIDGE_PORT": str(bridge_port),
+        "EVENTFN_BRIDGE_TARGETS": bridge_targets(f"http://127.0.0.1:{port}", ROOT, functions),
     }
 
 

@@ -141,7 +141,7 @@ def test_processes_are_named_for_the_part_of_the_stack_they_are():
     assert classify(["/usr/lib/postgresql/15/bin/postgres", "-D", "d"], {}, False) == "postgres"
     assert classify(["postgres: eventfn eventfn 127.0.0.1(5) idle"], {}, False) == "postgres"
     assert classify([f"{venv}/python", "-m", "gateway"], {}, False) == "gateway"
-    assert classify([f"{venv}/python", "-m", "gateway.bridge"], {}, False) == "bridge"
+    assert classify([f"{venv}/python", "-m", "bridge"], {}, False) == "bridge"
     fdk = [f"{venv}/python", f"{venv}/fdk", "/r/functions/publish/func.py", "handler"]
     assert classify(fdk, {"FN_FN_NAME": "publish"}, False) == "fn publish"
     assert classify([f"{venv}/python", "-m", "bench"], {}, True) == "bench client"

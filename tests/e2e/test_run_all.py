@@ -19,7 +19,7 @@ import pytest
 from infra.ports import free_ports
 from infra.waiting import WaitTimeoutError, wait_until
 from tests.clients import FN_CLI
-from tests.infra.helpers import describe, eventfn_processes
+from tests.integration.infra.helpers import describe, eventfn_processes
 from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e

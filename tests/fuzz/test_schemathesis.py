@@ -104,7 +104,7 @@ def test_the_description_is_valid_openapi():
 
 
 def test_every_route_of_the_gateway_is_described(tmp_path: Path):
-    app = create_app(GatewaySettings.from_env(environ={}, run_dir=tmp_path))
+    app = create_app(GatewaySettings.from_env({}, run_dir=tmp_path))
     served = {
         (method, _shape(route.path))
         for route in app.routes

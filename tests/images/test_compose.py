@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from infra.components import bridge_targets
 from infra.kafka import KAFKA_VERSION
 from tests.support import ROOT
 
@@ -87,7 +88,7 @@ def test_every_eventfn_service_runs_the_gateway_image_built_from_infra_dockerfil
         "migrate": ["python", "-m", "infra.migrate"],
         "topics": ["python", "-m", "infra.topics"],
         "gateway": ["python", "-m", "gateway"],
-        "bridge": ["python", "-m", "gateway.bridge"],
+        "bridge": ["python", "-m", "bridge"],
     }
     for name, command in commands.items():
         service = services[name]
@@ -115,7 +116,10 @@ def test_the_services_find_kafka_postgresql_and_the_gateway(services):
     assert gateway["DATABASE_URL"] == DATABASE_URL
     bridge = services["bridge"]["environment"]
     assert bridge["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
-    assert bridge["GATEWAY_URL"] == f"http://gateway:{gateway['PORT']}"
+    gateway_url = f"http://gateway:{gateway['PORT']}"
+    assert bridge["EVENTFN_BRIDGE_TARGETS"] == bridge_targets(
+        gateway_url, ROOT, ("persist", "alert")
+    )
 
 
 def test_the_gateway_is_published_on_8080_of_the_host_only(services):

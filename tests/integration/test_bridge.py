@@ -75,7 +75,7 @@ def bridged(tmp_path: Path, bootstrap: str, name: str, **settings: str) -> Itera
     url = f"http://127.0.0.1:{bridge_port}"
     with (
         running("gateway", env, f"http://127.0.0.1:{port}/readyz", tmp_path / "gateway.log"),
-        running("gateway.bridge", env, f"{url}/readyz", tmp_path / "bridge.log") as process,
+        running("bridge", env, f"{url}/readyz", tmp_path / "bridge.log") as process,
     ):
         yield Bridged(url, topic, dlq, group_prefix + "flaky", received, process)
 

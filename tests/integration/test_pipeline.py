@@ -44,7 +44,7 @@ def pipeline(tmp_path_factory, kafka_bootstrap, database_url) -> Iterator[Pipeli
     bridge_url = f"http://127.0.0.1:{bridge_port}"
     with (
         running("gateway", env, f"{gateway_url}/readyz", run_dir / "gateway.log"),
-        running("gateway.bridge", env, f"{bridge_url}/readyz", run_dir / "bridge.log"),
+        running("bridge", env, f"{bridge_url}/readyz", run_dir / "bridge.log"),
         httpx.Client(base_url=gateway_url, timeout=60) as client,
     ):
         yield Pipeline(client, bridge_url, run_dir)

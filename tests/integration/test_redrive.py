@@ -1,4 +1,4 @@
-"""``python -m gateway.redrive`` against real Kafka, then with the real pipeline:
+"""``python -m bridge.redrive`` against real Kafka, then with the real pipeline:
 a dead letter fixed and redriven lands once; one that fails again does not loop."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from psycopg import sql
 
+from bridge.deadletter import dead_letter
+from bridge.delivery import Record
 from eventcore.cloudevent import validate_event
 from eventcore.kafka_binding import to_record
-from gateway.bridge.deadletter import dead_letter
-from gateway.bridge.delivery import Record
 from infra.ports import free_port
 from infra.topics import TopicSpec, ensure_topics
 from infra.waiting import wait_until
@@ -63,7 +63,7 @@ class Topics:
             **env,
         }
         return subprocess.run(
-            [sys.executable, "-m", "gateway.redrive", *args],
+            [sys.executable, "-m", "bridge.redrive", *args],
             env=python_env(settings),
             cwd=ROOT,
             capture_output=True,
@@ -306,18 +306,17 @@ def pipeline(tmp_path_factory, kafka_bootstrap, database_url) -> Iterator[Pipeli
     port, bridge_port = free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{port}"
     env = {
-        **pipeline_env(run_dir, kafka_bootstrap, database_url, port, bridge_port),
+        **pipeline_env(run_dir, kafka_bootstrap, database_url, port, bridge_port, ("persist",)),
         "EVENTFN_EVENTS_TOPIC": topics.events,
         "EVENTFN_DLQ_TOPIC": topics.dlq,
         "EVENTFN_BRIDGE_GROUP_PREFIX": topics.group_prefix,
-        "EVENTFN_BRIDGE_FUNCTIONS": "persist",
         "EVENTFN_BRIDGE_BACKOFF_INITIAL_S": "0.05",
         "EVENTFN_BRIDGE_MAX_ATTEMPTS": "1",
     }
     bridge_url = f"http://127.0.0.1:{bridge_port}"
     with (
         running("gateway", env, f"{gateway_url}/readyz", run_dir / "gateway.log"),
-        running("gateway.bridge", env, f"{bridge_url}/readyz", run_dir / "bridge.log"),
+        running("bridge", env, f"{bridge_url}/readyz", run_dir / "bridge.log"),
         httpx.Client(base_url=gateway_url, timeout=60) as client,
     ):
         yield Pipeline(client, topics, database_url, run_dir)

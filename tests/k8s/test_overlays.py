@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.bridge.settings import BridgeSettings
+from bridge.settings import BridgeSettings
 from gateway.registry import load_app
 from infra.k8s import cnpg, knative
 from infra.kafka import KAFKA_VERSION
@@ -91,7 +91,7 @@ def test_the_bridge_feeds_each_function_at_its_cluster_local_url(name):
         assert url == f"http://{function}.{NAMESPACE}.svc.cluster.local"
         assert service["metadata"]["labels"][knative.VISIBILITY_LABEL] == "cluster-local"
     assert settings.host == "0.0.0.0"
-    assert settings.topic == EVENTS
+    assert settings.events_topic == EVENTS
     assert settings.dead_letter_topic == EVENTS_DLQ
 
 
@@ -103,14 +103,14 @@ def test_the_scaler_watches_the_bridges_groups_up_to_the_partition_count(name):
     spec = scaler["spec"]
     assert spec["scaleTargetRef"]["name"] == "eventfn-bridge"
     # a consumer beyond the partitions of the topic would idle
-    assert spec["maxReplicaCount"] == PARTITIONS[settings.topic]
+    assert spec["maxReplicaCount"] == PARTITIONS[settings.events_topic]
     assert spec["minReplicaCount"] >= 1
     groups = set()
     for trigger in spec["triggers"]:
         metadata = trigger["metadata"]
         assert trigger["type"] == "kafka"
         assert set(metadata) <= KEDA_KAFKA_PARAMETERS, set(metadata) - KEDA_KAFKA_PARAMETERS
-        assert metadata["topic"] == settings.topic
+        assert metadata["topic"] == settings.events_topic
         assert metadata["bootstrapServers"] == bootstrap(objects)
         assert metadata["limitToPartitionsWithLag"] == "true"
         assert metadata["offsetResetPolicy"] == "earliest"
@@ -229,7 +229,7 @@ def test_the_eventing_overlay_replaces_the_bridge_with_a_kafka_source_per_functi
     fed = {}
     for source in sources:
         spec = source["spec"]
-        assert spec["topics"] == [bridge.topic]
+        assert spec["topics"] == [bridge.events_topic]
         assert spec["initialOffset"] == "earliest"
         assert spec["ordering"] == "ordered"
         ref = spec["sink"]["ref"]

@@ -6,19 +6,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
+# The whole core, and the decisions of the other packages.
 PURE = {
-    "eventcore.cloudevent": "functions/eventcore/cloudevent.py",
-    "eventcore.ingest": "functions/eventcore/ingest.py",
-    "eventcore.kafka_binding": "functions/eventcore/kafka_binding.py",
-    "eventcore.batch": "functions/eventcore/batch.py",
-    "eventcore.rules": "functions/eventcore/rules.py",
-    "eventcore.alerts": "functions/eventcore/alerts.py",
-    "eventcore.ids": "functions/eventcore/ids.py",
-    "gateway.bridge.delivery": "gateway/bridge/delivery.py",
-    "gateway.bridge.deadletter": "gateway/bridge/deadletter.py",
-    "gateway.bridge.inflight": "gateway/bridge/inflight.py",
-    "gateway.bridge.rounds": "gateway/bridge/rounds.py",
-    "gateway.redrive.selection": "gateway/redrive/selection.py",
+    **{
+        f"eventcore.{path.stem}": str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "functions" / "eventcore").glob("[!_]*.py"))
+    },
+    "bridge.delivery": "bridge/delivery.py",
+    "bridge.deadletter": "bridge/deadletter.py",
+    "bridge.inflight": "bridge/inflight.py",
+    "bridge.rounds": "bridge/rounds.py",
+    "bridge.redrive.selection": "bridge/redrive/selection.py",
     "gateway.catalog.models": "gateway/catalog/models.py",
     "gateway.oci.shapes": "gateway/oci/shapes.py",
     "gateway.oci.signing": "gateway/oci/signing.py",

@@ -1,0 +1,12 @@
+import uuid
+
+from eventcore.ids import uuid7
+
+
+def test_uuid7_has_version_variant_and_time_order():
+    first = uuid.UUID(uuid7(now_ns=1_700_000_000_000_000_000, rand=b"\xff" * 10))
+    later = uuid.UUID(uuid7(now_ns=1_700_000_000_001_000_000, rand=b"\x00" * 10))
+    assert first.version == 7
+    assert first.variant == uuid.RFC_4122
+    assert str(first) < str(later)
+    assert first.int >> 80 == 1_700_000_000_000
