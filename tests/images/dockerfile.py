@@ -5,8 +5,10 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import shlex
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,9 +53,18 @@ class Stage:
         return words
 
 
-def parse(path: Path) -> list[Stage]:
-    """The stages of a Dockerfile (continuation lines joined, comments dropped)."""
+def parse(path: Path, build_args: Mapping[str, str] | None = None) -> list[Stage]:
+    """The stages of a Dockerfile (continuation lines joined, comments dropped).
+
+    With ``build_args``, as ``docker build --build-arg NAME=value`` gives them,
+    ``$NAME`` and ``${NAME}`` become NAME's value wherever an ARG makes NAME
+    visible: an ARG before the first FROM in FROM lines only, an ARG in a stage
+    from there to the stage's end. A name given no value takes the ARG's
+    default (in a stage, a bare ``ARG NAME`` takes the one before the first
+    FROM), else nothing. Without ``build_args``, the instructions as written."""
     stages: list[Stage] = []
+    global_args: dict[str, str] = {}  # ARGs before the first FROM
+    visible: dict[str, str] = {}  # the current stage's
     logical = ""
     for line in path.read_text().splitlines():
         stripped = line.strip()
@@ -66,12 +77,28 @@ def parse(path: Path) -> list[Stage]:
         instruction, _, args = logical.partition(" ")
         logical = ""
         instruction, args = instruction.upper(), args.strip()
+        if instruction == "ARG" and build_args is not None:
+            name, has_default, default = args.partition("=")
+            inherited = global_args.get(name, "") if stages else ""
+            value = build_args.get(name, default.strip('"') if has_default else inherited)
+            (visible if stages else global_args)[name] = value
         if instruction == "FROM":
-            words = args.split()
+            words = _substitute(args, global_args).split()
             stages.append(Stage(words[0], words[2] if len(words) > 2 else None))
-        else:
-            stages[-1].instructions.append((instruction, args))
+            visible = {}
+        elif stages:
+            stages[-1].instructions.append((instruction, _substitute(args, visible)))
     return stages
+
+
+def _substitute(text: str, values: Mapping[str, str]) -> str:
+    """``text`` with ``${NAME}`` and ``$NAME`` (not ``$NAMES``) replaced for each
+    name of ``values``."""
+    if not values:
+        return text
+    names = "|".join(re.escape(name) for name in values)
+    reference = rf"\$(?:\{{({names})\}}|({names})\b)"
+    return re.sub(reference, lambda match: values[match[1] or match[2]], text)
 
 
 def ignore_patterns() -> list[str]:

@@ -1,6 +1,7 @@
 """The images, checked without Docker (this machine has no engine to build them):
-each function's Dockerfile against its func.yaml and the repository, and the
-files they lay out, run as Fn and as Knative would run them."""
+functions/Dockerfile, built for each function (``--build-arg FUNCTION=<name>``),
+against its func.yaml and the repository, and the files it lays out, run as Fn
+and as Knative would run them."""
 
 from __future__ import annotations
 
@@ -23,12 +24,21 @@ from tests.support import ROOT, python_env, running
 
 APP = load_app(ROOT)
 FUNCTIONS = sorted(fn.name for fn in APP.functions)
+FUNCTION_DOCKERFILE = ROOT / "functions" / "Dockerfile"
 GATEWAY_DOCKERFILE = ROOT / "infra" / "Dockerfile"
 FDK = Path(sys.executable).parent / "fdk"
+# the build argument naming the function, in ${FUNCTION} or $FUNCTION
+USES_FUNCTION = re.compile(r"\$(\{FUNCTION\}|FUNCTION\b)")
 
 
-def dockerfile(name: str) -> Path:
-    return ROOT / "functions" / name / "Dockerfile"
+def build_args(name: str) -> dict[str, str]:
+    """What ``docker build --build-arg FUNCTION=<name>`` gives functions/Dockerfile."""
+    return {"FUNCTION": name}
+
+
+def function_stages(name: str) -> list[Stage]:
+    """functions/Dockerfile's stages as built for the function ``name``."""
+    return parse(FUNCTION_DOCKERFILE, build_args(name))
 
 
 def func_yaml(name: str) -> dict:
@@ -51,7 +61,7 @@ def test_there_are_functions_to_check():
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_each_function_builds_on_and_runs_from_its_func_yaml_images(name):
-    stages = parse(dockerfile(name))
+    stages = function_stages(name)
     spec = func_yaml(name)
     assert [stage.image for stage in stages] == [spec["build_image"], spec["run_image"]]
     # the run stage keeps no build tools: only what the build stage made
@@ -61,12 +71,19 @@ def test_each_function_builds_on_and_runs_from_its_func_yaml_images(name):
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_each_entrypoint_is_the_func_yaml_one(name):
-    assert parse(dockerfile(name))[-1].entrypoint() == shlex.split(func_yaml(name)["entrypoint"])
+    assert function_stages(name)[-1].entrypoint() == shlex.split(func_yaml(name)["entrypoint"])
 
 
-@pytest.mark.parametrize("path", [*(dockerfile(n) for n in FUNCTIONS), GATEWAY_DOCKERFILE])
-def test_everything_copied_is_in_the_repository_and_sent_to_the_builder(path):
-    for stage in parse(path):
+@pytest.mark.parametrize(
+    ("path", "args"),
+    [
+        *((FUNCTION_DOCKERFILE, build_args(n)) for n in FUNCTIONS),
+        (GATEWAY_DOCKERFILE, None),
+    ],
+    ids=[*FUNCTIONS, "gateway"],
+)
+def test_everything_copied_is_in_the_repository_and_sent_to_the_builder(path, args):
+    for stage in parse(path, args):
         for sources, _, origin in stage.copies():
             if origin is not None:
                 continue
@@ -79,6 +96,7 @@ def test_dockerignore_keeps_caches_and_tests_out_of_the_context():
     assert sent_to_builder("functions/publish/func.py")
     assert sent_to_builder("functions/alert/rules.yaml")
     assert sent_to_builder("infra/migrations/0001_events.sql")
+    assert sent_to_builder("bridge/worker.py")
     assert not sent_to_builder("functions/publish/__pycache__/func.cpython-311.pyc")
     assert not sent_to_builder("tests/support.py")
     assert not sent_to_builder(".venv/bin/python")
@@ -89,13 +107,13 @@ def test_dockerignore_keeps_caches_and_tests_out_of_the_context():
 def test_each_image_installs_its_requirements_at_the_projects_pins(name):
     copied = {
         source: destination
-        for sources, destination, _ in parse(dockerfile(name))[0].copies()
+        for sources, destination, _ in function_stages(name)[0].copies()
         for source in sources
     }
     own = f"functions/{name}/requirements.txt"
     assert own in copied
     assert "requirements.txt" in copied  # the gateway's, for Knative
-    (install,) = [run for run in parse(dockerfile(name))[0].all("RUN") if "pip install" in run]
+    (install,) = [run for run in function_stages(name)[0].all("RUN") if "pip install" in run]
     for destination in (copied[own], copied["requirements.txt"]):
         assert f"-r {destination}" in install
     project = pins(ROOT / "requirements.txt")
@@ -104,15 +122,45 @@ def test_each_image_installs_its_requirements_at_the_projects_pins(name):
     assert {n: project.get(n) for n in function} == function
 
 
-def test_the_function_dockerfiles_differ_only_in_the_name():
-    texts = {dockerfile(n).read_text().replace(n, "<name>") for n in FUNCTIONS}
-    assert len(texts) == 1
+def test_one_dockerfile_builds_every_function():
+    # no functions/<name>/Dockerfile (nor Dockerfile.<name>) beside functions/Dockerfile
+    found = [p for p in (ROOT / "functions").rglob("Dockerfile*") if "__pycache__" not in p.parts]
+    assert found == [FUNCTION_DOCKERFILE]
+    assert not list((ROOT / "functions").glob("*/Dockerfile"))
+
+
+def test_the_function_dockerfile_refuses_to_build_without_a_function():
+    build, run = parse(FUNCTION_DOCKERFILE)
+    # declared in the build stage, the one that uses it (an ARG before FROM is
+    # not visible inside a stage); nothing of the run stage depends on it
+    assert build.all("ARG") == ["FUNCTION"]
+    assert not [args for _, args in run.instructions if USES_FUNCTION.search(args)]
+    # the first instruction to use it is the guard, so it runs before any COPY
+    # that the name picks the files of (without one, functions/${FUNCTION}/ is
+    # functions/ itself)
+    using = [
+        (i, n, args) for i, (n, args) in enumerate(build.instructions) if USES_FUNCTION.search(args)
+    ]
+    first, instruction, guard = using[0]
+    assert instruction == "RUN"
+    assert guard.startswith('test -n "$FUNCTION" ||')
+    assert not [n for n, _ in build.instructions[:first] if n == "COPY"]
+    # and the guard refuses an absent or empty FUNCTION, naming the argument
+    for env in ({}, {"FUNCTION": ""}):
+        refused = subprocess.run(["sh", "-c", guard], env=env, capture_output=True, text=True)
+        assert refused.returncode != 0
+        assert "--build-arg FUNCTION=<name>" in refused.stderr
+        assert "required" in refused.stderr
+    for name in FUNCTIONS:
+        assert subprocess.run(["sh", "-c", guard], env={"FUNCTION": name}).returncode == 0
 
 
 @pytest.mark.parametrize("fn", APP.functions, ids=lambda fn: fn.name)
-def test_each_dockerfile_tags_the_image_fn_and_knative_name(fn: DeclaredFunction):
-    # eventfn/<name>:<version>: what the registry calls it, and the k8s manifests run
-    assert f"-t {fn.image} ." in dockerfile(fn.name).read_text()
+def test_the_dockerfile_tags_each_image_with_its_fn_and_knative_name(fn: DeclaredFunction):
+    # eventfn/<name>:<version>: what the registry calls it, and the k8s manifests
+    # run; the build command each function's image is built with, in the header
+    command = f"docker build -f functions/Dockerfile --build-arg FUNCTION={fn.name} -t {fn.image} ."
+    assert command in FUNCTION_DOCKERFILE.read_text()
 
 
 def test_the_gateway_image_runs_the_gateway_as_a_user_and_finds_its_fdk():
@@ -127,10 +175,29 @@ def test_the_gateway_image_runs_the_gateway_as_a_user_and_finds_its_fdk():
     # the repository's layout under /eventfn: app.yaml, and functions/ beside gateway/
     copied = {s: d for sources, d, _ in build.copies() for s in sources}
     assert copied["app.yaml"] == "/eventfn/app.yaml"
-    for package in ("gateway/", "functions/", "infra/"):
+    for package in ("gateway/", "bridge/", "functions/", "infra/"):
         assert copied[package] == f"/eventfn/{package}"
     assert env["EVENTFN_ROOT"] == "/eventfn"
     assert env["PYTHONPATH"] == "/eventfn:/eventfn/functions"
+
+
+def test_the_gateway_image_holds_every_command_it_is_run_with(tmp_path):
+    build, run = parse(GATEWAY_DOCKERFILE)
+    lay_out(build, tmp_path)
+    modules = ["gateway.__main__", "bridge.__main__", "bridge.redrive.__main__"]
+    modules += ["infra.cli", "infra.migrate", "infra.topics"]
+    probe = f"import {', '.join(modules)}; print({', '.join(m + '.__file__' for m in modules)})"
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=image_env(tmp_path, run),
+        cwd=in_image(tmp_path, run.all("WORKDIR")[0]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # from the image's files, not the repository's (which the test's Python also sees)
+    expected = [tmp_path / "eventfn" / (m.replace(".", "/") + ".py") for m in modules]
+    assert done.stdout.split() == [str(path) for path in expected]
 
 
 # --- the files an image lays out, run as Fn and as Knative run them ---------------
@@ -139,9 +206,9 @@ def test_the_gateway_image_runs_the_gateway_as_a_user_and_finds_its_fdk():
 @pytest.fixture
 def image(tmp_path, request) -> tuple[str, Path, Stage]:
     """A function image's files under tmp_path (the test's virtualenv stands in
-    for /python), with its name and its run stage."""
+    for /python), built with its name as FUNCTION, with its name and its run stage."""
     name = request.param
-    build, run = parse(dockerfile(name))
+    build, run = function_stages(name)
     # the run stage takes exactly these folders from the build stage
     assert sorted(d for _, d, _ in run.copies()) == ["/eventfn", "/function", "/python"]
     lay_out(build, tmp_path)
