@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from eventcore.backoff import Backoff
+from eventio.settings import RUN_DIR
 from gateway.errors import FunctionFailedError, GatewayError, ServerBusyError
 from gateway.instance import CallResult, Instance
 from gateway.registry import Function
@@ -41,7 +42,7 @@ _BACKOFF = Backoff(initial_s=0.5, cap_s=30.0)
 # socket directory is named after it, and a function that changed gets a new
 # pool while the old one's instances are still stopping.
 _NUMBERS = itertools.count(1)
-_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "EVENTFN_RUN_DIR")
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", RUN_DIR)
 
 
 class FunctionPool:

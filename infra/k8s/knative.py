@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from eventio.settings import DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS
 from infra.errors import InfraError
 
 if TYPE_CHECKING:
@@ -27,10 +28,10 @@ VISIBILITY_LABEL = "networking.knative.dev/visibility"
 # app.yaml holds the laptop's addresses (127.0.0.1); in the cluster these come
 # from Strimzi's bootstrap Service (via the ConfigMap) and CloudNativePG's secret.
 CLUSTER_VALUES: Mapping[str, Mapping[str, Any]] = {
-    "KAFKA_BOOTSTRAP_SERVERS": {
-        "configMapKeyRef": {"name": CONFIG_MAP, "key": "KAFKA_BOOTSTRAP_SERVERS"}
+    KAFKA_BOOTSTRAP_SERVERS: {
+        "configMapKeyRef": {"name": CONFIG_MAP, "key": KAFKA_BOOTSTRAP_SERVERS}
     },
-    "DATABASE_URL": {"secretKeyRef": {"name": DATABASE_SECRET, "key": "uri"}},
+    DATABASE_URL: {"secretKeyRef": {"name": DATABASE_SECRET, "key": "uri"}},
 }
 
 
