@@ -181,25 +181,6 @@ def test_the_gateway_image_runs_the_gateway_as_a_user_and_finds_its_fdk():
     assert env["PYTHONPATH"] == "/eventfn:/eventfn/functions"
 
 
-def test_the_gateway_image_holds_every_command_it_is_run_with(tmp_path):
-    build, run = parse(GATEWAY_DOCKERFILE)
-    lay_out(build, tmp_path)
-    modules = ["gateway.__main__", "bridge.__main__", "bridge.redrive.__main__"]
-    modules += ["infra.cli", "infra.migrate", "infra.topics"]
-    probe = f"import {', '.join(modules)}; print({', '.join(m + '.__file__' for m in modules)})"
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        env=image_env(tmp_path, run),
-        cwd=in_image(tmp_path, run.all("WORKDIR")[0]),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    # from the image's files, not the repository's (which the test's Python also sees)
-    expected = [tmp_path / "eventfn" / (m.replace(".", "/") + ".py") for m in modules]
-    assert done.stdout.split() == [str(path) for path in expected]
-
-
 # --- the files an image lays out, run as Fn and as Knative run them ---------------
 
 
@@ -227,10 +208,9 @@ def image_env(root: Path, run: Stage, **extra: str) -> dict[str, str]:
     return python_env({**env, **moved, "EVENTFN_FDK": str(FDK), **extra})
 
 
-@pytest.mark.parametrize("image", FUNCTIONS, indirect=True)
-def test_the_function_imports_its_shared_packages_from_the_image(image):
-    _, root, run = image
-    modules = ("eventcore", "eventio", "func", "gateway")
+def imported_from(root: Path, run: Stage, modules: list[str]) -> list[str]:
+    """The file each module is imported from, with the image's environment:
+    the image's files, not the repository's (which the test's Python also sees)."""
     probe = f"import {', '.join(modules)}; print({', '.join(m + '.__file__' for m in modules)})"
     done = subprocess.run(
         [sys.executable, "-c", probe],
@@ -240,8 +220,23 @@ def test_the_function_imports_its_shared_packages_from_the_image(image):
         text=True,
         check=True,
     )
-    # from the image's files, not the repository's (which the test's Python also sees)
-    assert done.stdout.split() == [
+    return done.stdout.split()
+
+
+def test_the_gateway_image_holds_every_command_it_is_run_with(tmp_path):
+    build, run = parse(GATEWAY_DOCKERFILE)
+    lay_out(build, tmp_path)
+    modules = ["gateway.__main__", "bridge.__main__", "bridge.redrive.__main__"]
+    modules += ["infra.cli", "infra.migrate", "infra.topics"]
+    assert imported_from(tmp_path, run, modules) == [
+        str(tmp_path / "eventfn" / (m.replace(".", "/") + ".py")) for m in modules
+    ]
+
+
+@pytest.mark.parametrize("image", FUNCTIONS, indirect=True)
+def test_the_function_imports_its_shared_packages_from_the_image(image):
+    _, root, run = image
+    assert imported_from(root, run, ["eventcore", "eventio", "func", "gateway"]) == [
         str(root / "function" / "eventcore" / "__init__.py"),
         str(root / "function" / "eventio" / "__init__.py"),
         str(root / "function" / "func.py"),
