@@ -14,16 +14,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import orjson
 
-from eventcore.cloudevent import BATCH, STRUCTURED, data_attributes, media_type
+from eventcore.cloudevent import BATCH, STRUCTURED, CloudEvent, data_attributes, media_type
 
 HEADER_PREFIX = "ce-"
 CONTENT_TYPE = "content-type"
 # Present in every binary-mode message, and only in one.
 _BINARY_MARK = HEADER_PREFIX + "specversion"
+# Printable ASCII but space, '"' and '%' travels as it is in a header value.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 
 
 class Mode(Enum):
@@ -71,3 +73,17 @@ class HttpMessage:
         if self.body:
             attributes.update(data_attributes(self.body, self.content_type, load_json))
         return attributes
+
+
+def to_binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
+    """An event as a binary-mode request's headers and body."""
+    headers = {}
+    for name, value in event.structured().items():
+        if name in ("data", "data_base64"):
+            continue
+        if name == "datacontenttype":
+            headers[CONTENT_TYPE] = str(value)
+        else:
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            headers[HEADER_PREFIX + name] = quote(text, safe=_HEADER_SAFE)
+    return headers, event.data_bytes() or b""

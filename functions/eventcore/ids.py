@@ -18,13 +18,3 @@ def uuid7(now_ns: int | None = None, rand: bytes | None = None) -> str:
     value = value & ~(0xF << 76) | 0x7 << 76  # version 7
     value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 9562 variant
     return str(uuid.UUID(int=value))
-
-
-# Alerts are named by what raised them, so a redelivered event raises the same
-# alert id and every store of alerts can refuse the second copy.
-_ALERT_NAMESPACE = uuid.UUID("3f1c1c52-6a0e-4d8e-9a55-0b0f3e4a7a11")
-
-
-def alert_id(rule: str, event_source: str, event_id: str) -> str:
-    """The deterministic id (UUIDv5) of the alert ``rule`` raises for one event."""
-    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{rule}\n{event_source}\n{event_id}"))

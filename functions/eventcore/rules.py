@@ -1,4 +1,4 @@
-"""Alert rules: which events raise an alert, how severe, and what it says.
+"""Alert rules: which events count, how they are grouped, and when an alert fires.
 
 A rule file is YAML::
 
@@ -8,8 +8,20 @@ A rule file is YAML::
         field: value          # dot path into the event data (a scalar data is its own value)
         op: ">="
         threshold: 80
+        group_by: [source, subject]   # one alert instance per rule and group (the default)
+        for: 10s              # must hold this long (event time) before it fires
+        keep_firing_for: 0s   # stays firing this long after it stops holding
+        resolve_after: 5m     # a firing instance with no matching event this long resolves
         severity: critical
+        labels: {team: plant}             # reach Alertmanager with the group's labels
+        annotations: {runbook: https://...}
         message: "temperature {number} at {source} is at or above {threshold}"
+
+Three kinds. A *threshold* rule compares each reading with ``op`` and
+``threshold``. A *window* rule (``window: {size: 1m, every: 10s}`` with
+``aggregate``) compares an aggregate of the readings of each window, once
+the window closes. An *absence* rule (``absent_for: 5m``) fires when a group
+that has been seen sends no matching event for that long.
 
 Values are numbers, numeric strings, or the original system's labelled form
 ``"ALERT:90"`` (label ``ALERT``, number 90); ``label: ALERT`` restricts a rule to
@@ -22,14 +34,16 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -37,11 +51,12 @@ from pydantic import (
     model_validator,
 )
 
-from eventcore.alerts import Alert, alert_id
 from eventcore.cloudevent import CloudEvent, problems_from
+from eventcore.durations import parse_duration
 from eventcore.errors import RuleError
 
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
+Aggregate = Literal["count", "sum", "avg", "min", "max", "rate"]
 _COMPARE = {
     ">": float.__gt__,
     ">=": float.__ge__,
@@ -51,6 +66,12 @@ _COMPARE = {
     "!=": float.__ne__,
 }
 _LABELLED = re.compile(r"\s*([A-Za-z][A-Za-z0-9_-]*)\s*:\s*(\S+)\s*")
+# An event attribute, or a dot path into its data.
+_GROUP_PATH = r"^(source|subject|type|data(\.[A-Za-z0-9_-]+)+)$"
+# Alertmanager's (Prometheus') label names; those starting with __ are reserved.
+_LABEL_NAME = r"^([A-Za-z][A-Za-z0-9_]*|_[A-Za-z0-9][A-Za-z0-9_]*)$"
+# The labels eventfn sets itself on every alert.
+RESERVED_LABELS = frozenset({"alertname", "severity"})
 MESSAGE_FIELDS = frozenset(
     {
         "rule",
@@ -65,14 +86,55 @@ MESSAGE_FIELDS = frozenset(
         "label",
         "op",
         "threshold",
+        "count",
     }
 )
+
+
+def _seconds(value: Any) -> Any:
+    """``10s``, ``1m30s``... as seconds; a bare number is seconds too."""
+    if isinstance(value, str):
+        return parse_duration(value)
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0, allow_inf_nan=False)]
+LabelName = Annotated[str, StringConstraints(pattern=_LABEL_NAME, max_length=128)]
+LabelValue = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class Kind(Enum):
+    THRESHOLD = "threshold"
+    WINDOW = "window"
+    ABSENCE = "absence"
+
+
+class Window(BaseModel):
+    """Event-time windows: tumbling when ``every`` is absent or equals ``size``,
+    sliding (hopping) by ``every`` otherwise."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: Annotated[Duration, Field(gt=0)]
+    every: Annotated[Duration, Field(gt=0)] | None = None
+
+    @property
+    def hop(self) -> float:
+        return self.every or self.size
+
+    @model_validator(mode="after")
+    def _hops_fit(self) -> Window:
+        if self.hop > self.size:
+            raise ValueError("every must not be longer than size")
+        if self.size / self.hop > 1000:
+            raise ValueError("a window may overlap at most 1000 others (size / every)")
+        return self
 
 
 class Rule(BaseModel):
     """One alert rule, as written in the rule file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
     type: Annotated[str, StringConstraints(min_length=1, max_length=256)] = "*"
@@ -80,21 +142,82 @@ class Rule(BaseModel):
     label: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] | None = None
     op: Op = ">="
     threshold: float | None = Field(default=None, allow_inf_nan=False)
+    group_by: tuple[Annotated[str, StringConstraints(pattern=_GROUP_PATH)], ...] = (
+        "source",
+        "subject",
+    )
+    for_: Duration = Field(default=0.0, alias="for")
+    keep_firing_for: Duration = 0.0
+    resolve_after: Duration = 300.0
+    window: Window | None = None
+    aggregate: Aggregate | None = None
+    lateness: Duration = 0.0
+    absent_for: Annotated[Duration, Field(gt=0)] | None = None
     severity: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "warning"
+    labels: dict[LabelName, LabelValue] = Field(default_factory=dict)
+    annotations: dict[LabelName, LabelValue] = Field(default_factory=dict)
     message: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = (
         "{type} {value} {op} {threshold}"
     )
 
+    @property
+    def kind(self) -> Kind:
+        if self.window is not None:
+            return Kind.WINDOW
+        if self.absent_for is not None:
+            return Kind.ABSENCE
+        return Kind.THRESHOLD
+
+    @property
+    def group_labels(self) -> tuple[str, ...]:
+        """The label each ``group_by`` path has in Alertmanager: an attribute's
+        own name, a data path's without ``data.`` (dots as underscores)."""
+        return tuple(label_name(path) for path in self.group_by)
+
     @model_validator(mode="after")
     def _usable(self) -> Rule:
-        if self.threshold is None and self.label is None:
-            raise ValueError("needs a threshold, a label, or both")
+        kind_problem = _kind_problem(self)
+        if kind_problem:
+            raise ValueError(kind_problem)
+        names = self.group_labels
+        clash = (set(names) & RESERVED_LABELS) | {n for n in names if names.count(n) > 1}
+        clash |= (set(names) | RESERVED_LABELS) & set(self.labels)
+        if clash:
+            raise ValueError(f"label {sorted(clash)[0]!r} is named twice (group_by, labels)")
+        known = MESSAGE_FIELDS | set(names)
         for name in _field_names(self.message):
-            if name not in MESSAGE_FIELDS:
+            if name not in known:
                 raise ValueError(
-                    f"message field {{{name}}} is unknown; use {', '.join(sorted(MESSAGE_FIELDS))}"
+                    f"message field {{{name}}} is unknown; use {', '.join(sorted(known))}"
                 )
         return self
+
+
+def _kind_problem(rule: Rule) -> str | None:
+    if rule.window is not None or rule.aggregate is not None:
+        if rule.window is None or rule.aggregate is None:
+            return "window and aggregate go together"
+        if rule.threshold is None:
+            return "a window rule needs a threshold for its aggregate"
+        if rule.absent_for is not None:
+            return "absent_for does not go with a window"
+        if rule.for_ or rule.keep_firing_for:
+            return "for and keep_firing_for do not go with a window (each window decides)"
+        return None
+    if rule.lateness:
+        return "lateness goes with a window"
+    if rule.absent_for is not None:
+        if rule.for_ or rule.keep_firing_for:
+            return "for and keep_firing_for do not go with absent_for"
+        return None
+    if rule.threshold is None and rule.label is None:
+        return "needs a threshold, a label, or both"
+    return None
+
+
+def label_name(path: str) -> str:
+    """``data.meta.region`` -> ``meta_region``; ``source`` -> ``source``."""
+    return path.removeprefix("data.").replace(".", "_").replace("-", "_")
 
 
 def _field_names(template: str) -> Iterator[str]:
@@ -116,6 +239,18 @@ class Reading:
     label: str | None
 
 
+@dataclass(frozen=True)
+class Match:
+    """An event a rule counts: its group, its reading, and for a threshold rule
+    whether the condition holds (None: the reading says nothing either way)."""
+
+    rule: Rule
+    event: CloudEvent
+    labels: Mapping[str, str]
+    reading: Reading
+    holds: bool | None
+
+
 class _RuleFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -134,13 +269,41 @@ def load_rules(text: str) -> list[Rule]:
     try:
         rules = _RuleFile.model_validate(document).rules
     except ValidationError as error:
-        raise RuleError("; ".join(str(p) for p in problems_from(error))) from None
+        problems = problems_from(error)
+        raise RuleError("; ".join(_where(text, p.field) + str(p) for p in problems)) from None
     seen: set[str] = set()
-    for rule in rules:
+    for index, rule in enumerate(rules):
         if rule.name in seen:
-            raise RuleError(f"rule name {rule.name!r} is used twice")
+            raise RuleError(
+                f"{_where(text, f'rules[{index}]')}rule name {rule.name!r} is used twice"
+            )
         seen.add(rule.name)
     return rules
+
+
+def _where(text: str, path: str) -> str:
+    """``line N: `` of the rule a problem's path names (``rules[3].op``), or nothing."""
+    found = re.match(r"rules\[(\d+)\]", path)
+    if not found:
+        return ""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return ""
+    items = _rules_node(node)
+    index = int(found.group(1))
+    if items is None or index >= len(items):
+        return ""
+    return f"line {items[index].start_mark.line + 1}: "
+
+
+def _rules_node(node: yaml.Node | None) -> list[yaml.Node] | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for name, value in node.value:
+        if isinstance(name, yaml.ScalarNode) and name.value == "rules":
+            return list(value.value) if isinstance(value, yaml.SequenceNode) else None
+    return None
 
 
 def read_value(data: Any, path: str) -> Reading:
@@ -160,40 +323,57 @@ def read_value(data: Any, path: str) -> Reading:
     return Reading(raw, None, None)
 
 
-def evaluate(rules: list[Rule], event: CloudEvent) -> list[Alert]:
-    """The alerts the rules raise for one event."""
-    alerts = []
-    for rule in rules:
-        if not fnmatchcase(event.type, rule.type):
-            continue
-        reading = read_value(event.data, rule.field)
-        if rule.label is not None and (reading.label or "").upper() != rule.label.upper():
-            continue
-        if rule.threshold is not None and (
-            reading.number is None or not _COMPARE[rule.op](reading.number, rule.threshold)
-        ):
-            continue
-        alerts.append(
-            Alert(
-                id=alert_id(rule.name, event.source, event.id),
-                rule=rule.name,
-                severity=rule.severity,
-                message=render(rule, event, reading),
-                event_source=event.source,
-                event_id=event.id,
-                event_type=event.type,
-                event_time=event.time,
-                value=reading.number,
-                threshold=rule.threshold,
-                partition_key=str(event.extensions.get("partitionkey", event.id)),
-            )
-        )
-    return alerts
+def group_of(rule: Rule, event: CloudEvent) -> dict[str, str]:
+    """The event's group under ``rule``: each ``group_by`` path's value as a
+    label (an absent value is empty, as Prometheus treats a missing label)."""
+    return {label_name(path): _label_value(_attribute(event, path)) for path in rule.group_by}
 
 
-def render(rule: Rule, event: CloudEvent, reading: Reading) -> str:
-    """The rule's message for this event."""
+def match(rule: Rule, event: CloudEvent) -> Match | None:
+    """How ``rule`` counts ``event``, or None when the rule is not about it."""
+    if not fnmatchcase(event.type, rule.type):
+        return None
+    reading = read_value(event.data, rule.field)
+    labelled = rule.label is None or (reading.label or "").upper() == rule.label.upper()
+    holds: bool | None = None
+    if rule.kind is Kind.THRESHOLD:
+        holds = _holds(rule, reading, labelled)
+    elif not labelled:
+        # A window or absence rule with a label counts only labelled readings.
+        return None
+    elif rule.kind is Kind.WINDOW and rule.aggregate != "count" and reading.number is None:
+        return None
+    return Match(rule, event, group_of(rule, event), reading, holds)
+
+
+def compare(rule: Rule, number: float) -> bool:
+    """Whether ``number`` is past the rule's threshold (a rule without one: never)."""
+    return rule.threshold is not None and _COMPARE[rule.op](number, rule.threshold)
+
+
+def _holds(rule: Rule, reading: Reading, labelled: bool) -> bool | None:
+    if reading.raw is None:
+        return None  # nothing at the field: this event says nothing about it
+    if not labelled:
+        return False
+    if rule.threshold is None:
+        return True
+    if reading.number is None:
+        return None
+    return compare(rule, reading.number)
+
+
+def render(
+    rule: Rule,
+    event: CloudEvent,
+    reading: Reading,
+    count: int = 1,
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """The rule's message for this event (``count``: the events behind it;
+    ``labels``: its group's, each a field too)."""
     values = {
+        **(labels or {}),
         "rule": rule.name,
         "severity": rule.severity,
         "type": event.type,
@@ -206,13 +386,64 @@ def render(rule: Rule, event: CloudEvent, reading: Reading) -> str:
         "label": reading.label or "",
         "op": rule.op,
         "threshold": _plain(rule.threshold),
+        "count": str(count),
     }
+    return _format(rule, values)
+
+
+def render_window(rule: Rule, labels: Mapping[str, str], value: float, count: int) -> str:
+    """The rule's message for a window's aggregate ``value`` over ``count``
+    events: the group's labels stand in for the event's attributes."""
+    values = {
+        **labels,
+        "rule": rule.name,
+        "severity": rule.severity,
+        "type": rule.type,
+        "source": labels.get("source", ""),
+        "id": "",
+        "subject": labels.get("subject", ""),
+        "time": "",
+        "value": _plain(value),
+        "number": _plain(value),
+        "label": "",
+        "op": rule.op,
+        "threshold": _plain(rule.threshold),
+        "count": str(count),
+    }
+    return _format(rule, values)
+
+
+def _format(rule: Rule, values: Mapping[str, str]) -> str:
     try:
-        return rule.message.format_map(values)
+        return _storable(rule.message.format_map(values))
     except (ValueError, TypeError):
         # A format spec that does not fit this value (e.g. {value:.1f} on a
         # string): say everything plainly rather than lose the alert.
-        return " ".join(f"{k}={v}" for k, v in values.items() if v != "")
+        return _storable(" ".join(f"{k}={v}" for k, v in values.items() if v != ""))
+
+
+def _attribute(event: CloudEvent, path: str) -> Any:
+    if path.startswith("data."):
+        return (
+            _lookup(event.data, path.removeprefix("data."))
+            if isinstance(event.data, dict)
+            else None
+        )
+    return getattr(event, path)
+
+
+def _label_value(value: Any) -> str:
+    if value is None or isinstance(value, dict | list):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _storable(_plain(value) if isinstance(value, float) else str(value))
+
+
+def _storable(text: str) -> str:
+    # Events from Kafka may carry a NUL in their data, which no PostgreSQL text
+    # or jsonb value holds: it becomes U+FFFD in a label or a message.
+    return text.replace("\x00", "\ufffd")
 
 
 def _lookup(data: Any, path: str) -> Any:
