@@ -1,12 +1,13 @@
 """Row 7: end-to-end latency at a fixed rate, from the publish request to the
-alert row, beside Kafka's own produce-to-consume round trip on the same machine.
+alert stage, beside Kafka's own produce-to-consume round trip on the same machine.
 
 Open loop: every ``PER_REQUEST`` events go out as one JSON array on a fixed
 cadence (10 every 10 ms at 1,000 events/s), whatever the answers, from
 aiohttp with as many connections as that takes. Each event's clock starts
-when its request is handed to the client (``time.time()``) and stops at its
-alert's ``created_at``: PostgreSQL's ``now()``, the start of the alert
-function's transaction, on the same machine clock. Per-stage times of the same
+when its request is handed to the client (``time.time()``) and stops when the
+alert stage applied it (``alert_applied_events.applied_at``): PostgreSQL's
+``now()``, the start of the alert function's transaction, on the same machine
+clock. Per-stage times of the same
 events (publish's answer, the Kafka record's timestamp, persist's
 ``received_at``) and the functions' call times from the gateway's metrics go
 into the row's detail: they say where the time goes.
@@ -36,7 +37,7 @@ from bench.stack import Stack
 from bench.stats import percentile
 from bridge.settings import BridgeSettings
 from eventcore.ingest import Defaults, parse_request
-from eventcore.rules import Rule, evaluate, load_rules
+from eventcore.rules import Rule, load_rules, match
 from infra.settings import ROOT
 from infra.topics import EVENTS, TopicSpec, ensure_topics
 
@@ -88,12 +89,15 @@ def delays_ms(starts: Mapping[str, float], ends: Mapping[str, float]) -> tuple[l
 
 
 def alerting_lines(payload: Iterable[bytes], rules: list[Rule]) -> list[bytes]:
-    """The payload events that raise exactly one alert: each timed event then
-    has exactly one alert row to wait for."""
+    """The payload events exactly one rule holds for: each timed event is then
+    applied by the alert stage, which records it (alert_applied_events)."""
     chosen = []
     for line in payload:
         events = parse_request(line, {"content-type": "application/json"}, Defaults(), 1 << 20)
-        if len(events.events) == 1 and len(evaluate(rules, events.events[0])) == 1:
+        if len(events.events) != 1:
+            continue
+        holding = [r for r in rules if (found := match(r, events.events[0])) and found.holds]
+        if len(holding) == 1:
             chosen.append(line)
     return chosen
 
@@ -211,8 +215,8 @@ def _alert_times(
     connection: psycopg.Connection[Any], source: str, since: float
 ) -> dict[str, float]:
     rows = connection.execute(
-        "SELECT event_id, min(extract(epoch FROM created_at))::float8 FROM alerts"
-        " WHERE created_at >= to_timestamp(%s) AND event_source = %s GROUP BY event_id",
+        "SELECT event_id, min(extract(epoch FROM applied_at))::float8 FROM alert_applied_events"
+        " WHERE applied_at >= to_timestamp(%s) AND event_source = %s GROUP BY event_id",
         (since - 60, source),
     ).fetchall()
     return {event_id: created for event_id, created in rows}
@@ -375,7 +379,7 @@ def _row(
     send_times = {event_id: s.sent for s in sent for event_id in s.ids}
     latencies, missing = delays_ms(send_times, alerts)
     if not latencies:
-        raise RuntimeError(f"no alert row for any of {len(send_times)} accepted events")
+        raise RuntimeError(f"the alert stage applied none of {len(send_times)} accepted events")
     answers = {event_id: s.answered for s in sent for event_id in s.ids}
     refused = sum(PER_REQUEST for s in sent if s.status != 202)
     p99 = percentile(latencies, 99)
@@ -398,7 +402,7 @@ def _row(
     }
     return Row(
         key="7",
-        name="End-to-end latency p99: /publish request → alert row",
+        name="End-to-end latency p99: /publish request → alert stage",
         figure=p99,
         unit="ms",
         limit_name="Kafka round trip p99",
@@ -417,9 +421,9 @@ def _row(
             "events_per_request": PER_REQUEST,
             "request_interval_ms": PER_REQUEST / size.latency_rate * 1000,
             "client": "aiohttp on uvloop, open loop on a fixed cadence",
-            "events": "payload events that raise exactly one alert, source made unique",
-            "clock": "request handed to the client (time.time) → alerts.created_at "
-            "(now() of the alert function's transaction)",
+            "events": "payload events exactly one rule holds for, source made unique",
+            "clock": "request handed to the client (time.time) → "
+            "alert_applied_events.applied_at (now() of the alert function's transaction)",
             "bridge": "persist,alert",
             "bridge_max_batch": bridge.max_batch,
             "bridge_batch_window_s": bridge.batch_window_s,

@@ -36,7 +36,7 @@ from infra.supervisor import Supervisor
 
 START_TIMEOUT = 240.0
 # The tables the functions write; emptied between tests that ask for it.
-DATA_TABLES = ("events", "alerts")
+DATA_TABLES = ("events", "alerts", "alert_transitions", "alert_windows", "alert_applied_events")
 
 
 def base_settings() -> Settings:

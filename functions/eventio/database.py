@@ -1,4 +1,4 @@
-"""PostgreSQL: one connection per process, bulk idempotent writes of events and alerts."""
+"""PostgreSQL: one connection per process, and bulk idempotent writes of events."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 import psycopg
 
-from eventcore.alerts import Alert
 from eventcore.batch import Failure
 from eventcore.cloudevent import CloudEvent, parse_time
 from eventcore.kafka_binding import COORDINATES
@@ -40,13 +39,6 @@ INSERT INTO events (source, id, type, subject, time, datacontenttype, data, data
                     extensions, kafka_topic, kafka_partition, kafka_offset)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (source, id) DO NOTHING
-"""
-_INSERT_ALERT = """
-INSERT INTO alerts (id, rule, severity, message, event_source, event_id, event_type,
-                    event_time, value, threshold)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT DO NOTHING
-RETURNING id
 """
 
 
@@ -137,35 +129,6 @@ class EventStore:
         return inserted, failures
 
 
-class AlertStore:
-    """Writes alerts once per (rule, event)."""
-
-    def __init__(self, database: Database) -> None:
-        self._database = database
-
-    def ping(self) -> None:
-        self._database.ping()
-
-    @contextmanager
-    def recording(self, alerts: Sequence[Alert]) -> Iterator[tuple[list[Alert], list[Failure]]]:
-        """Insert the alerts; yield those that are new, and a failure for each
-        alert PostgreSQL refused. The inserts commit only if the caller's block
-        succeeds, so an alert that could not be sent on is not recorded as sent."""
-        with self._database.transaction() as connection, connection.cursor() as cursor:
-            new: list[Alert] = []
-            refused: list[Failure] = []
-            for alert in alerts:
-                try:
-                    with connection.transaction():
-                        cursor.execute(_INSERT_ALERT, _alert_row(alert))
-                        if cursor.fetchone() is not None:
-                            new.append(alert)
-                except _REFUSALS as error:
-                    reason = _refusal(error)
-                    refused.append(Failure(alert.event_id, alert.event_source, reason, False))
-            yield new, refused
-
-
 # What PostgreSQL says about a value it will never take, however often asked:
 # a bad value (class 22) or one too big for an index entry (54000).
 _REFUSALS = (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded)
@@ -195,21 +158,6 @@ def _row(event: CloudEvent) -> tuple[Any, ...]:
         binary,
         orjson.dumps(extensions).decode(),
         *coordinates,
-    )
-
-
-def _alert_row(alert: Alert) -> tuple[Any, ...]:
-    return (
-        alert.id,
-        alert.rule,
-        alert.severity,
-        alert.message,
-        alert.event_source,
-        alert.event_id,
-        alert.event_type,
-        _time(alert.event_time),
-        alert.value,
-        alert.threshold,
     )
 
 

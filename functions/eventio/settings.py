@@ -36,6 +36,7 @@ KAFKA_BOOTSTRAP_SERVERS = "KAFKA_BOOTSTRAP_SERVERS"
 DATABASE_URL = "DATABASE_URL"
 RUN_DIR = "EVENTFN_RUN_DIR"
 SHUTDOWN_GRACE_S = "EVENTFN_SHUTDOWN_GRACE_S"
+ALERTMANAGER_URL = "ALERTMANAGER_URL"
 
 
 class SettingsError(ValueError):
@@ -107,6 +108,12 @@ class FunctionSettings(KafkaSettings, TopicSettings):
     max_body_bytes: int = env("EVENTFN_MAX_BODY_BYTES", MAX_BODY_BYTES)
     produce_timeout_s: float = env("EVENTFN_PRODUCE_TIMEOUT_S", 10.0)
     alert_rules: Path = env("EVENTFN_ALERT_RULES", Path("rules.yaml"))
+    # empty: firing and resolving are not told to any Alertmanager
+    alertmanager_url: str = env(ALERTMANAGER_URL, "")
+    # how often a firing alert is told again (Prometheus' resend delay)
+    alert_resend_s: float = env("EVENTFN_ALERT_RESEND_S", 60.0)
+    # where an alert's generatorURL points: the gateway serving the instance
+    alert_generator_url: str = env("EVENTFN_ALERT_GENERATOR_URL", "http://127.0.0.1:8080")
 
 
 def mask_url(url: str) -> str:

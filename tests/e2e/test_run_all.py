@@ -25,7 +25,7 @@ from tests.support import ROOT
 pytestmark = pytest.mark.e2e
 
 # What a developer's shell may hold that would point the run elsewhere.
-_FOREIGN = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "GATEWAY_URL", "PORT")
+_FOREIGN = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "GATEWAY_URL", "PORT", "ALERTMANAGER_URL")
 
 
 def script(
@@ -46,7 +46,7 @@ def read_env(run_dir: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Iterator[tuple[Path, dict[str, str]]]:
     run_dir = tmp_path_factory.mktemp("e2e-run")
-    kafka, controller, pg, gateway, bridge = free_ports(5)
+    kafka, controller, pg, gateway, bridge, alertmanager = free_ports(6)
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("EVENTFN_") and k not in _FOREIGN
     }
@@ -57,6 +57,7 @@ def run(tmp_path_factory) -> Iterator[tuple[Path, dict[str, str]]]:
         EVENTFN_PG_PORT=str(pg),
         PORT=str(gateway),
         EVENTFN_BRIDGE_PORT=str(bridge),
+        EVENTFN_ALERTMANAGER_PORT=str(alertmanager),
     )
     started = script("run-all.sh", env)
     try:
@@ -103,7 +104,7 @@ def test_the_curl_of_the_original_system_becomes_a_row_an_alert_and_a_log_line(r
             lambda: seen("select count(*) from events where id = %s"), timeout=5, what="the row"
         )
         wait_until(
-            lambda: seen("select count(*) from alerts where event_id = %s"),
+            lambda: seen("select count(*) from alerts where event_id = %s and state = 'firing'"),
             timeout=5,
             what="the alert",
         )

@@ -180,26 +180,31 @@ def test_persist_fails_only_the_events_it_cannot_store(gateway, db):
     assert ids == {"good-1", "good-2"}
 
 
-def test_alert_records_publishes_and_prints_each_alert_once(gateway, db, kafka_bootstrap):
+def test_alert_keeps_one_instance_and_tells_its_firing_once(gateway, db, kafka_bootstrap):
     batch = [event("a-1", "ALERT:90"), event("a-2", 20)]
-    assert invoke(gateway, "alert", batch) == {"failures": [], "evaluated": 2, "alerts": 1}
-    assert invoke(gateway, "alert", batch) == {"failures": [], "evaluated": 2, "alerts": 0}
-    rows = db.execute("select rule, severity, event_id, value, threshold from alerts").fetchall()
-    assert rows == [("temperature-high", "critical", "a-1", 90.0, 80.0)]
-    (alert_id,) = db.execute("select id from alerts").fetchone()
+    counts = {"failures": [], "evaluated": 1, "firing": 1, "resolved": 0, "late": 0}
+    assert invoke(gateway, "alert", batch[:1]) == counts
+    assert invoke(gateway, "alert", batch[:1]) == {**counts, "firing": 0}
+    rows = db.execute(
+        "select rule, severity, state, event_id, event_count, value, threshold from alerts"
+        " where state <> 'inactive'"
+    ).fetchall()
+    assert rows == [("temperature-high", "critical", "firing", "a-1", 1, 90.0, 80.0)]
+    (alert_id,) = db.execute("select id from alerts where state = 'firing'").fetchone()
 
     def published(messages):
-        return [m for m in messages if header(m, "ce_id") == alert_id.encode()]
+        return [m for m in messages if m.key() == alert_id.encode()]
 
     (record,) = published(read_topic(kafka_bootstrap, "alerts", published))
-    assert orjson.loads(record.value())["event"]["id"] == "a-1"
+    assert header(record, "ce_type") == b"eventfn.alert.firing"
+    assert orjson.loads(record.value())["lastEvent"]["id"] == "a-1"
     log = gateway.run_dir / "logs" / "fn-alert.log"
     lines = wait_until(
-        lambda: [
-            line for line in log.read_text().splitlines() if "a-1" in line and "ALERT" in line
-        ],
+        lambda: [line for line in log.read_text().splitlines() if line.startswith("FIRING")],
         timeout=10,
-        what="the alert line in the alert function's log",
+        what="the FIRING line in the alert function's log",
     )
     assert len(lines) == 1
     assert 'rule="temperature-high"' in lines[0]
+    # the reading of 20 is not hot: the instance resolves
+    assert invoke(gateway, "alert", batch[1:])["resolved"] == 1

@@ -6,9 +6,8 @@ import random
 
 import pytest
 
-from eventcore.alerts import Alert
 from eventcore.cloudevent import CloudEvent, validate_event
-from eventio.database import AlertStore, Database, EventStore
+from eventio.database import Database, EventStore
 
 pytestmark = pytest.mark.integration
 
@@ -17,22 +16,6 @@ def event(event_id: str, source: str = "/stores") -> CloudEvent:
     return validate_event(
         {"specversion": "1.0", "id": event_id, "source": "/stores", "type": "T", "data": {"n": 1}}
     ).model_copy(update={"source": source})
-
-
-def alert(event_id: str, message: str = "hot") -> Alert:
-    return Alert(
-        f"alert-{event_id}",
-        "rule",
-        "warning",
-        message,
-        "/stores",
-        event_id,
-        "T",
-        None,
-        1.0,
-        0.0,
-        event_id,
-    )
 
 
 def test_an_event_too_big_for_the_index_fails_alone(db, database_url):
@@ -48,13 +31,3 @@ def test_an_event_too_big_for_the_index_fails_alone(db, database_url):
     assert {r[0] for r in db.execute("select id from events")} == {"a", "b"}
     # the connection is still good for the next batch
     assert store.write([event("c")]) == (1, [])
-
-
-def test_an_alert_postgresql_refuses_fails_alone_and_the_rest_commit(db, database_url):
-    store = AlertStore(Database(database_url, "tests"))
-    with store.recording([alert("a"), alert("nul", "bad\x00"), alert("b")]) as (new, refused):
-        assert [a.event_id for a in new] == ["a", "b"]
-        assert [(f.id, f.retryable) for f in refused] == [("nul", False)]
-    assert {r[0] for r in db.execute("select event_id from alerts")} == {"a", "b"}
-    with store.recording([alert("a")]) as (new, refused):
-        assert (new, refused) == ([], [])

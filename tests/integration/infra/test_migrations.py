@@ -20,6 +20,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from eventcore.instances import key
+from eventcore.rules import load_rules
 from infra.errors import ChecksumMismatchError, MigrationError
 from infra.migrate import MIGRATIONS_DIR, Migration, apply_migrations, load_migrations
 from infra.settings import ROOT
@@ -158,3 +160,36 @@ def test_command_line_applies_then_reports_up_to_date(fresh_schema: str):
     password = psycopg.conninfo.conninfo_to_dict(fresh_schema).get("password")
     assert password
     assert str(password) not in first.stdout + second.stdout
+
+
+def test_alerts_raised_before_alerts_had_state_become_resolved_instances(
+    fresh_schema: str, tmp_path: Path
+):
+    early = tmp_path / "early"
+    early.mkdir()
+    for migration in load_migrations()[:2]:
+        shutil.copy(migration.path, early / migration.path.name)
+    apply_migrations(fresh_schema, early)
+    with psycopg.connect(fresh_schema, autocommit=True) as conn:
+        odd = '/s\u00e9n"s\n'  # non-ASCII, a quote and a newline, as JSON must spell them
+        for n, (source, at) in enumerate([(odd, "10:00"), (odd, "10:05"), ("/b", "11:00")]):
+            conn.execute(
+                "INSERT INTO alerts (id, rule, severity, message, event_source, event_id, "
+                "event_type, value, threshold, created_at) "
+                "VALUES (%s, 'hot', 'critical', %s, %s, %s, 'TEMP', 91, 80, %s)",
+                (f"a{n}", f"message {n}", source, f"e{n}", f"2026-01-01 {at}+00"),
+            )
+    apply_migrations(fresh_schema)
+    (hot,) = load_rules("rules: [{name: hot, type: TEMP, threshold: 80}]")
+    with psycopg.connect(fresh_schema) as conn:
+        rows = conn.execute(
+            "SELECT id, state, event_count, first_event_id, event_id, message, labels "
+            "FROM alerts ORDER BY event_count DESC"
+        ).fetchall()
+    assert [row[1:6] for row in rows] == [
+        ("resolved", 2, "e0", "e1", "message 1"),
+        ("resolved", 1, "e2", "e2", "message 2"),
+    ]
+    # named as the alert stage names the instance of that rule and group
+    for row in rows:
+        assert row[0] == key(hot, row[6]).id

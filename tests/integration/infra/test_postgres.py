@@ -30,8 +30,8 @@ def test_cluster_survives_a_killed_postmaster_and_keeps_its_data(tmp_path: Path)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
-                "INSERT INTO alerts (id, rule, severity, message, event_source, "
-                "event_id, event_type) VALUES ('a1', 'r', 'info', 'm', 's', 'e', 't')"
+                "INSERT INTO alerts (id, rule, group_key, labels, state, event_source, event_id)"
+                " VALUES ('a1', 'r', '{}', '{}', 'firing', 's', 'e')"
             )
         assert oct(postgres.password_file(settings).stat().st_mode & 0o777) == "0o600"
         data = postgres.data_dir(settings)
