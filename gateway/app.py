@@ -22,6 +22,7 @@ from gateway.oci.keys import load_keys
 from gateway.oci.shapes import error_json
 from gateway.registry import DeclaredApp, load_app
 from gateway.runtime import Runtime
+from gateway.schedule import Pings
 from gateway.settings import GatewaySettings
 
 _ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -52,12 +53,16 @@ def create_app(
 
         return checked
 
+    pings = Pings(runtime)
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await runtime.start()
+        pings.start()
         try:
             yield
         finally:
+            await pings.stop()
             await runtime.stop()
 
     async def invoke(request: Request) -> Response:

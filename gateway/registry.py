@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from eventcore.schedule import ANNOTATION, every
 from gateway.errors import ConfigError, FnNotFoundError
 from gateway.ids import stable_id
 from gateway.scaling import config as scaling
@@ -188,6 +189,11 @@ def _function(path: Path, app_name: str) -> DeclaredFunction:
         scaling.resolve(spec.annotations, scaling.ClusterDefaults())
     except scaling.ScalingConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
+    if (schedule := spec.annotations.get(ANNOTATION)) is not None:
+        try:
+            every(str(schedule))
+        except ValueError as error:
+            raise ConfigError(f"{path}: {ANNOTATION}: {error}") from None
     entry_file, entry_point = _entry(path.parent, spec.entrypoint)
     if not entry_file.is_file():
         raise ConfigError(f"{path}: entry point {entry_file.name} not found in {path.parent}")
