@@ -20,6 +20,13 @@ class BridgeMetrics:
             ["function", "result"],
             registry=self.registry,
         )
+        self.counts = Counter(
+            "eventfn_bridge_function_counts",
+            "What the functions' answers counted (persist: inserted, duplicates;"
+            " alert: evaluated, firing, resolved, late), summed.",
+            ["function", "count"],
+            registry=self.registry,
+        )
         self.held = Gauge(
             "eventfn_bridge_held_records",
             "Records taken from Kafka and not finished: all (in_flight), and those"

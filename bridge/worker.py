@@ -317,6 +317,9 @@ class Worker:
                 return None, 200, f"unreadable answer: {error}"
             outcome = "partial" if result.failures else "ok"
             self._metrics.attempts.labels(self.function, outcome).inc()
+            for name, count in result.counts.items():
+                if count > 0:
+                    self._metrics.counts.labels(self.function, name).inc(count)
             return result, 200, ""
         self._metrics.attempts.labels(self.function, "failed").inc()
         self._retry_after = _seconds(response.headers.get("retry-after"))

@@ -12,7 +12,7 @@ import sys
 from types import FrameType
 
 from eventio.settings import SettingsError
-from infra import control, kafka, postgres, processes
+from infra import alertmanager, control, kafka, postgres, processes
 from infra.components import default_plan
 from infra.errors import InfraError
 from infra.settings import Settings
@@ -24,6 +24,9 @@ def setup(settings: Settings) -> int:
     if settings.embedded_postgres and postgres.find_bindir() is None:
         print("installing PostgreSQL (Debian package postgresql) ...", flush=True)
         postgres.ensure_installed()
+    if settings.embedded_alertmanager and alertmanager.find_binary() is None:
+        print(f"installing Alertmanager (Debian package {alertmanager.PACKAGE}) ...", flush=True)
+        alertmanager.ensure_installed()
     if settings.embedded_kafka:
         kafka.java()
         if not kafka.jars_ready(settings.root):

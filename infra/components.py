@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from bridge.settings import TARGETS
-from eventio.settings import DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, RUN_DIR
+from eventcore.errors import RuleError
+from eventio import rulefile
+from eventio.settings import ALERTMANAGER_URL, DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, RUN_DIR
 from gateway.errors import GatewayError
 from gateway.registry import function_id, load_app
-from infra import kafka, postgres
+from infra import alertmanager, kafka, postgres
 from infra.errors import PlanError
 from infra.migrate import apply_migrations
 from infra.settings import (
@@ -22,7 +22,7 @@ from infra.settings import (
 )
 from infra.supervisor import Component, Step, Task
 from infra.topics import ensure_topics
-from infra.waiting import wait_until
+from infra.waiting import http_ready, wait_until
 
 
 def database_url(settings: Settings) -> str:
@@ -38,6 +38,7 @@ def python_path(settings: Settings) -> str:
 def service_env(settings: Settings, db_url: str) -> dict[str, str]:
     """What the gateway and the bridge read from their environment."""
     return {
+        ALERTMANAGER_URL: settings.alertmanager_url,
         GATEWAY_PORT: str(settings.gateway_port),
         BRIDGE_PORT: str(settings.bridge_port),
         KAFKA_BOOTSTRAP_SERVERS: settings.bootstrap_servers,
@@ -46,15 +47,6 @@ def service_env(settings: Settings, db_url: str) -> dict[str, str]:
         "PYTHONPATH": python_path(settings),
         "PYTHONUNBUFFERED": "1",
     }
-
-
-def http_ready(url: str, timeout: float = 2.0) -> bool:
-    """True when ``GET url`` answers 200."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our URL
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def gateway_component(settings: Settings, db_url: str) -> Component:
@@ -132,12 +124,38 @@ def kafka_plan(settings: Settings) -> list[Step]:
     return [*kafka_steps(settings), topics_task(settings)]
 
 
+def alertmanager_steps(settings: Settings) -> list[Step]:
+    """The embedded Alertmanager, or nothing when ``ALERTMANAGER_URL`` is external."""
+    return [alertmanager.component(settings)] if settings.embedded_alertmanager else []
+
+
+def rules_task(settings: Settings) -> Task:
+    """The alert function's rule file, checked before anything starts: a file
+    the function could not use stops the run, saying the line and the problem."""
+
+    def check() -> None:
+        try:
+            alert = load_app(settings.root).function_named("alert")
+        except GatewayError:
+            return  # an app without the alert function has no rules to check
+        path = settings.alert_rules or Path(alert.config.get("EVENTFN_ALERT_RULES", "rules.yaml"))
+        try:
+            rulefile.read(path if path.is_absolute() else alert.code.directory / path)
+        except RuleError as error:
+            raise PlanError(f"the alert rules: {error}") from None
+
+    return Task("alert-rules", check)
+
+
 def default_plan(settings: Settings) -> list[Step]:
-    """PostgreSQL and Kafka, then migrations and topics, then the gateway and the bridge."""
+    """The rules checked; PostgreSQL, Kafka and Alertmanager, then migrations and
+    topics, then the gateway and the bridge."""
     url = database_url(settings)
     return [
+        rules_task(settings),
         postgres_step(settings),
         *kafka_steps(settings),
+        *alertmanager_steps(settings),
         migrations_task(settings),
         topics_task(settings),
         gateway_component(settings, url),

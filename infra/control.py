@@ -15,12 +15,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from eventio.settings import DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, RUN_DIR, mask_url
+from eventio.settings import (
+    ALERTMANAGER_URL,
+    DATABASE_URL,
+    KAFKA_BOOTSTRAP_SERVERS,
+    RUN_DIR,
+    mask_url,
+)
 from infra import postgres, processes
 from infra.components import database_url, python_path
 from infra.ports import port_in_use
 from infra.rundir import RunDir, tail
 from infra.settings import (
+    ALERTMANAGER_PORT,
     BRIDGE_PORT,
     GATEWAY_PORT,
     GATEWAY_URL,
@@ -111,6 +118,7 @@ def env_lines(settings: Settings) -> dict[str, str]:
         KAFKA_BOOTSTRAP_SERVERS: settings.bootstrap_servers,
         DATABASE_URL: database_url(settings),
         GATEWAY_URL: settings.gateway_url,
+        ALERTMANAGER_URL: settings.alertmanager_url,
     }
 
 
@@ -148,6 +156,8 @@ def summary(settings: Settings, status: dict[str, Any]) -> str:
         lines.append(f"  external Kafka at {settings.external_kafka}")
     if settings.external_database_url:
         lines.append(f"  external PostgreSQL at {mask_url(settings.external_database_url)}")
+    if settings.external_alertmanager:
+        lines.append(f"  external Alertmanager at {settings.external_alertmanager}")
     lines += ["", f"Client environment in {env_file}:"]
     for key, value in env_lines(settings).items():
         lines.append(f"  {key}={mask_url(value) if key == DATABASE_URL else value}")
@@ -161,9 +171,10 @@ def summary(settings: Settings, status: dict[str, Any]) -> str:
         f"  set -a; . {env_file}; set +a",
         '  psql "$DATABASE_URL" -c \'select time, type, source, id, data, kafka_partition, '
         "kafka_offset from events order by seq desc limit 10'",
-        '  psql "$DATABASE_URL" -c \'select created_at, severity, rule, message, event_id '
-        "from alerts order by created_at desc limit 10'",
+        '  psql "$DATABASE_URL" -c \'select updated_at, state, severity, rule, labels, '
+        "event_count, event_id, message from alerts order by updated_at desc limit 10'",
         f"  tail -f {logs}/fn-alert.log",
+        f"  Alertmanager: {settings.alertmanager_url}",
         "",
         f"Logs: {logs}/<component>.log    Stop: scripts/stop-all.sh",
     ]
@@ -178,6 +189,8 @@ def port_conflicts(settings: Settings) -> list[str]:
     ]
     if settings.embedded_postgres:
         wanted.append((settings.pg_port, PG_PORT, "PostgreSQL"))
+    if settings.embedded_alertmanager:
+        wanted.append((settings.alertmanager_port, ALERTMANAGER_PORT, "Alertmanager"))
     if settings.embedded_kafka:
         wanted.append((settings.kafka_port, KAFKA_PORT, "Kafka"))
         wanted.append((settings.kafka_controller_port, KAFKA_CONTROLLER_PORT, "Kafka controller"))

@@ -25,6 +25,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from infra.debian import apt_install
 from infra.errors import SetupError, StartupError
 from infra.rundir import tail
 from infra.settings import Settings
@@ -62,20 +63,7 @@ def ensure_installed() -> Path:
     bindir = find_bindir()
     if bindir is not None:
         return bindir
-    if os.geteuid() != 0:
-        raise SetupError(
-            "PostgreSQL server binaries not found under /usr/lib/postgresql; "
-            "install them with: sudo apt-get install -y postgresql"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (
-        ["apt-get", "update", "-q"],
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
-    ):
-        result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            output = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
-            raise SetupError(f"{' '.join(argv)} failed (exit {result.returncode}):\n{output}")
+    apt_install("postgresql", "PostgreSQL server binaries under /usr/lib/postgresql")
     bindir = find_bindir()
     if bindir is None:
         raise SetupError("installed the postgresql package but found no initdb under /usr/lib")

@@ -25,6 +25,10 @@ class RunDir:
         return self.path / "kafka"
 
     @property
+    def alertmanager(self) -> Path:
+        return self.path / "alertmanager"
+
+    @property
     def postgres(self) -> Path:
         return self.path / "postgres"
 

@@ -15,9 +15,8 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from infra.components import http_ready
 from infra.errors import StartupError
-from infra.waiting import wait_until
+from infra.waiting import http_ready, wait_until
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from typing import Annotated
 from pydantic import Field
 
 from eventio.settings import (
+    ALERTMANAGER_URL,
     DATABASE_URL,
     KAFKA_BOOTSTRAP_SERVERS,
     RUN_DIR,
@@ -35,6 +36,7 @@ KAFKA_CONTROLLER_PORT = "EVENTFN_KAFKA_CONTROLLER_PORT"
 PG_PORT = "EVENTFN_PG_PORT"
 GATEWAY_PORT = "PORT"
 BRIDGE_PORT = "EVENTFN_BRIDGE_PORT"
+ALERTMANAGER_PORT = "EVENTFN_ALERTMANAGER_PORT"
 GATEWAY_URL = "GATEWAY_URL"
 
 Port = Annotated[int, Field(gt=0, lt=65536)]
@@ -55,13 +57,24 @@ class Settings(EnvSettings):
     root: Path = ROOT
     run_dir: Path = env(RUN_DIR, ROOT / ".run", parse=lambda text: Path(text).resolve())
     kafka_port: Port = env(KAFKA_PORT, 9092)
-    kafka_controller_port: Port = env(KAFKA_CONTROLLER_PORT, 9093)
+    # 9093 is Alertmanager's
+    kafka_controller_port: Port = env(KAFKA_CONTROLLER_PORT, 9095)
     pg_port: Port = env(PG_PORT, 54320)
     gateway_port: Port = env(GATEWAY_PORT, 8080)
     bridge_port: Port = env(BRIDGE_PORT, 8081)
+    alertmanager_port: Port = env(ALERTMANAGER_PORT, 9093)
     # None: eventfn starts its own
     external_kafka: str | None = env(KAFKA_BOOTSTRAP_SERVERS, None)
     external_database_url: str | None = env(DATABASE_URL, None, secret=True)
+    external_alertmanager: str | None = env(ALERTMANAGER_URL, None)
+    # the embedded Alertmanager's configuration: routes, receivers, inhibitions
+    alertmanager_config: Path = env(
+        "EVENTFN_ALERTMANAGER_CONFIG",
+        ROOT / "infra" / "alertmanager.yml",
+        parse=lambda text: Path(text).resolve(),
+    )
+    # the alert function's rule file, when not the one its func.yaml names
+    alert_rules: Path | None = env("EVENTFN_ALERT_RULES", None)
     # the functions the bridge feeds, each at the gateway's /invoke/{id}
     bridge_functions: tuple[str, ...] = env(
         "EVENTFN_BRIDGE_FUNCTIONS", ("persist", "alert"), parse=_names
@@ -84,6 +97,16 @@ class Settings(EnvSettings):
     def embedded_postgres(self) -> bool:
         """True when eventfn starts its own PostgreSQL cluster."""
         return self.external_database_url is None
+
+    @property
+    def embedded_alertmanager(self) -> bool:
+        """True when eventfn starts its own Alertmanager."""
+        return self.external_alertmanager is None
+
+    @property
+    def alertmanager_url(self) -> str:
+        """The Alertmanager the alert function tells, and its UI."""
+        return self.external_alertmanager or f"http://127.0.0.1:{self.alertmanager_port}"
 
     @property
     def bootstrap_servers(self) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -44,3 +46,12 @@ def wait_until(
             raise WaitTimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(min(interval, remaining))
         interval = min(max_interval, interval * 1.5)
+
+
+def http_ready(url: str, timeout: float = 2.0) -> bool:
+    """True when ``GET url`` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False

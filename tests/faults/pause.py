@@ -25,9 +25,8 @@ import time
 from collections.abc import Sequence
 
 from infra import processes
-from infra.components import http_ready
 from infra.ports import free_port
-from infra.waiting import WaitTimeoutError, wait_until
+from infra.waiting import WaitTimeoutError, http_ready, wait_until
 from tests.faults import groups
 from tests.faults.generator import Gates, Progress
 from tests.faults.history import INFO, History

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import processes
-from infra.components import http_ready
 from infra.kafka import broker_ready
 from infra.ports import free_ports
 from infra.postgres import url_ready
 from infra.settings import RUN_DIR
-from infra.waiting import WaitTimeoutError, wait_until
+from infra.waiting import WaitTimeoutError, http_ready, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("postgres", "kafka", "gateway", "bridge")
@@ -33,10 +32,12 @@ _LOCATION = (
     "EVENTFN_KAFKA_CONTROLLER_PORT",
     "EVENTFN_PG_PORT",
     "EVENTFN_BRIDGE_PORT",
+    "EVENTFN_ALERTMANAGER_PORT",
     "PORT",
     "KAFKA_BOOTSTRAP_SERVERS",
     "DATABASE_URL",
     "GATEWAY_URL",
+    "ALERTMANAGER_URL",
 )
 
 
@@ -70,7 +71,7 @@ class Stack:
         """``run-all.sh`` in ``run_dir``; the caller's other ``EVENTFN_*`` pass through
         unless ``inherit_eventfn`` is False (tests pin theirs)."""
         run_dir = run_dir.resolve()
-        kafka, controller, pg, gateway, bridge = free_ports(5)
+        kafka, controller, pg, gateway, bridge, alertmanager = free_ports(6)
         env = {
             k: v
             for k, v in os.environ.items()
@@ -85,6 +86,7 @@ class Stack:
                 "EVENTFN_PG_PORT": str(pg),
                 "PORT": str(gateway),
                 "EVENTFN_BRIDGE_PORT": str(bridge),
+                "EVENTFN_ALERTMANAGER_PORT": str(alertmanager),
             }
         )
         started = _script("run-all.sh", env, timeout_s=360)

@@ -155,3 +155,18 @@ def test_compose_refuses_a_broken_file_so_acceptance_means_something(compose, tm
     done = config(compose, path)
     assert done.returncode != 0
     assert "condition" in done.stderr, done.stderr
+
+
+def test_the_shipped_alertmanager_config_is_one_alertmanager_takes():
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.fail(
+            "amtool (Debian's prometheus-alertmanager) is missing; scripts/test.sh installs it"
+        )
+    checked = subprocess.run(
+        [amtool, "check-config", str(ROOT / "infra" / "alertmanager.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 
 from infra import processes
-from infra.components import http_ready
 from infra.ports import free_ports
 from infra.settings import ROOT
-from infra.waiting import wait_until
+from infra.waiting import http_ready, wait_until
 from tests.integration.infra.helpers import describe, eventfn_processes, standin_command
 
 pytestmark = pytest.mark.integration
@@ -36,6 +35,8 @@ CONFIG_VARS = (
     "EVENTFN_PG_PORT",
     "PORT",
     "EVENTFN_BRIDGE_PORT",
+    "EVENTFN_ALERTMANAGER_PORT",
+    "ALERTMANAGER_URL",
     "EVENTFN_GATEWAY_CMD",
     "EVENTFN_BRIDGE_CMD",
 )
@@ -46,13 +47,14 @@ class Run:
 
     def __init__(self, run_dir: Path, kafka_bootstrap: str, database_url: str) -> None:
         self.dir = run_dir
-        self.gateway_port, self.bridge_port = free_ports(2)
+        self.gateway_port, self.bridge_port, self.alertmanager_port = free_ports(3)
         env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
         self.env = {
             **env,
             "EVENTFN_RUN_DIR": str(run_dir),
             "PORT": str(self.gateway_port),
             "EVENTFN_BRIDGE_PORT": str(self.bridge_port),
+            "EVENTFN_ALERTMANAGER_PORT": str(self.alertmanager_port),
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
             "DATABASE_URL": database_url,
             "EVENTFN_GATEWAY_CMD": shlex.join(standin_command("--child")),
@@ -121,6 +123,7 @@ def test_run_all_starts_once_and_stop_all_leaves_nothing(run: Run):
         "KAFKA_BOOTSTRAP_SERVERS": run.env["KAFKA_BOOTSTRAP_SERVERS"],
         "DATABASE_URL": run.env["DATABASE_URL"],
         "GATEWAY_URL": f"http://127.0.0.1:{run.gateway_port}",
+        "ALERTMANAGER_URL": f"http://127.0.0.1:{run.alertmanager_port}",
     }
     assert (run.dir / "env").stat().st_mode & 0o077 == 0, "env holds a password"
     supervisor = run.supervisor_pid()
@@ -214,3 +217,13 @@ def test_run_all_reports_a_component_that_never_comes_up(run: Run):
     assert "gateway cannot start: no config" in result.stdout
     left = eventfn_processes(run.dir)
     assert left == [], describe(left)
+
+
+def test_a_rule_file_the_alert_function_could_not_use_stops_run_all(run: Run, tmp_path: Path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {name: hot, threshold: 80}\n  - {name: cold, op: '=<'}\n")
+    started = run.script(RUN_ALL, EVENTFN_ALERT_RULES=str(rules))
+    assert started.returncode != 0
+    output = started.stdout + started.stderr
+    assert f"{rules}: line 3: rules[1].op" in output
+    assert run.supervisors() == []

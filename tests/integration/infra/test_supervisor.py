@@ -13,12 +13,11 @@ import pytest
 
 from eventcore.backoff import Backoff
 from infra import processes
-from infra.components import http_ready
 from infra.errors import InfraError, StartupError
 from infra.ports import free_port
 from infra.rundir import RunDir
 from infra.supervisor import Component, Supervisor, Task
-from infra.waiting import wait_until
+from infra.waiting import http_ready, wait_until
 from tests.integration.infra.helpers import describe, eventfn_processes, standin_command
 
 

@@ -16,7 +16,8 @@ from infra.settings import ROOT, Settings
 def test_defaults_are_the_documented_ones():
     settings = Settings.from_env({})
     assert settings.run_dir == ROOT / ".run"
-    assert (settings.kafka_port, settings.kafka_controller_port) == (9092, 9093)
+    assert (settings.kafka_port, settings.kafka_controller_port) == (9092, 9095)
+    assert settings.alertmanager_port == 9093
     assert (settings.pg_port, settings.gateway_port, settings.bridge_port) == (54320, 8080, 8081)
     assert settings.embedded_kafka
     assert settings.embedded_postgres
