@@ -29,6 +29,7 @@ REQUIREMENTS=(
     "KafkaTopic|kafka.strimzi.io/v1|kafkatopics.kafka.strimzi.io|Strimzi 1.2 or later (API kafka.strimzi.io/v1, Kafka 4.3.1)"
     "Cluster|postgresql.cnpg.io/v1|clusters.postgresql.cnpg.io|CloudNativePG"
     "ScaledObject|keda.sh/v1alpha1|scaledobjects.keda.sh|KEDA 2.13 or later"
+    "PingSource|sources.knative.dev/v1|pingsources.sources.knative.dev|Knative Eventing (its PingSource lets time pass for the alert rules)"
     "KafkaSource|sources.knative.dev/v1|kafkasources.sources.knative.dev|Knative Eventing with the Kafka source (eventing-kafka-broker)"
     "KafkaSink|eventing.knative.dev/v1alpha1|kafkasinks.eventing.knative.dev|Knative Eventing with the Kafka sink (eventing-kafka-broker)"
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from eventio.settings import DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS
+from eventcore.schedule import ANNOTATION
+from eventio.settings import ALERTMANAGER_URL, DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS
 from infra.errors import InfraError
 
 if TYPE_CHECKING:
@@ -26,12 +27,14 @@ AUTOSCALING_PREFIX = "autoscaling.knative.dev/"
 VISIBILITY_LABEL = "networking.knative.dev/visibility"
 
 # app.yaml holds the laptop's addresses (127.0.0.1); in the cluster these come
-# from Strimzi's bootstrap Service (via the ConfigMap) and CloudNativePG's secret.
+# from Strimzi's bootstrap Service and the cluster's Alertmanager (via the
+# ConfigMap) and CloudNativePG's secret.
 CLUSTER_VALUES: Mapping[str, Mapping[str, Any]] = {
     KAFKA_BOOTSTRAP_SERVERS: {
         "configMapKeyRef": {"name": CONFIG_MAP, "key": KAFKA_BOOTSTRAP_SERVERS}
     },
     DATABASE_URL: {"secretKeyRef": {"name": DATABASE_SECRET, "key": "uri"}},
+    ALERTMANAGER_URL: {"configMapKeyRef": {"name": CONFIG_MAP, "key": ALERTMANAGER_URL}},
 }
 
 
@@ -119,3 +122,33 @@ def autoscaling_annotations(fn: DeclaredFunction) -> dict[str, str]:
             )
         annotations[key] = str(value)
     return annotations
+
+
+def ping_source(app: DeclaredApp, fn: DeclaredFunction) -> dict[str, Any] | None:
+    """The ``sources.knative.dev/v1`` PingSource that lets time pass for ``fn``
+    (its ``eventfn.io/ping-schedule``), as the local gateway's pings do; None
+    when it asks for none."""
+    schedule = fn.annotations.get(ANNOTATION)
+    if schedule is None:
+        return None
+    return {
+        "apiVersion": "sources.knative.dev/v1",
+        "kind": "PingSource",
+        "metadata": {
+            "name": f"{fn.name}-ping",
+            "labels": {
+                "app.kubernetes.io/name": fn.name,
+                "app.kubernetes.io/part-of": app.name,
+                "app.kubernetes.io/component": "schedule",
+            },
+        },
+        "spec": {
+            # robfig/cron's "@every <duration>", which PingSource's parser reads
+            "schedule": str(schedule),
+            "contentType": "application/json",
+            "data": "{}",
+            "sink": {
+                "ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": fn.name}
+            },
+        },
+    }

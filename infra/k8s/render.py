@@ -17,7 +17,7 @@ import yaml
 
 from gateway.registry import load_app
 from infra.k8s.cnpg import migrations_config_map
-from infra.k8s.knative import knative_service
+from infra.k8s.knative import knative_service, ping_source
 from infra.k8s.strimzi import kafka_topic
 from infra.migrate import HISTORY_TABLE_DDL, load_migrations
 from infra.topics import TOPICS
@@ -31,8 +31,11 @@ def render(root: Path) -> dict[str, str]:
     app = load_app(root)
     files: dict[str, str] = {}
     for fn in app.functions:
+        documents = [knative_service(app, fn)]
+        if (pings := ping_source(app, fn)) is not None:
+            documents.append(pings)
         files[f"function-{fn.name}.yaml"] = to_yaml(
-            [knative_service(app, fn)], f"app.yaml and functions/{fn.name}/func.yaml"
+            documents, f"app.yaml and functions/{fn.name}/func.yaml"
         )
     topics = [kafka_topic(t.name, t.partitions, t.replication_factor) for t in TOPICS]
     files["kafka-topics.yaml"] = to_yaml(topics, "infra/topics.py")

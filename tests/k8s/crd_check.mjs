@@ -22,6 +22,7 @@ import { pathToFileURL } from "node:url";
 // API group -> the package that carries its validators.
 const PACKAGES = {
   "serving.knative.dev": "@kubernetes-models/knative",
+  "sources.knative.dev": "@kubernetes-models/knative",
   "kafka.strimzi.io": "@kubernetes-models/strimzi-kafka-operator",
   "keda.sh": "@kubernetes-models/keda",
   "postgresql.cnpg.io": "@kubernetes-models/cloudnative-pg",

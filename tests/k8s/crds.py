@@ -16,7 +16,15 @@ from tests.k8s.manifests import ROOT, SETUP
 SCRIPT = Path(__file__).with_name("crd_check.mjs")
 NODE_MODULES = ROOT / ".cache" / "k8s-schemas" / "node_modules"
 # The API groups crd_check.mjs has validators for.
-GROUPS = frozenset({"serving.knative.dev", "kafka.strimzi.io", "keda.sh", "postgresql.cnpg.io"})
+GROUPS = frozenset(
+    {
+        "serving.knative.dev",
+        "sources.knative.dev",
+        "kafka.strimzi.io",
+        "keda.sh",
+        "postgresql.cnpg.io",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ ALL_RESOURCES = [
     "clusters.postgresql.cnpg.io",
     "scaledobjects.keda.sh",
     "kafkasources.sources.knative.dev",
+    "pingsources.sources.knative.dev",
     "kafkasinks.eventing.knative.dev",
 ]
 ALL_VERSIONS = [
@@ -165,7 +166,7 @@ def test_it_applies_config_then_kafka_and_postgres_then_waits_then_the_rest(tmp_
     first, data, rest = applied_kinds(stub)
     assert sorted(set(first)) == ["ConfigMap", "Namespace"]
     assert sorted(set(data)) == ["Cluster", "Kafka", "KafkaNodePool", "KafkaTopic"]
-    assert sorted(set(rest)) == ["Deployment", "ScaledObject", "Service"]
+    assert sorted(set(rest)) == ["Deployment", "PingSource", "ScaledObject", "Service"]
     # everything rendered is applied, once
     rendered = [d["kind"] for d in yaml.safe_load_all(build_text(K8S / "overlays" / "prod")) if d]
     assert sorted(first + data + rest) == sorted(rendered)

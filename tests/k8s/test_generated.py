@@ -103,13 +103,17 @@ def test_each_knative_service_is_its_func_yaml(fn):
     assert env.pop("EVENTFN_FUNCTION") == fn.name
     assert env.pop("EVENTFN_HOST") == "0.0.0.0"
     config = {**APP.config, **fn.config}
-    assert env == {
-        **config,
+    cluster = {
         "KAFKA_BOOTSTRAP_SERVERS": {
             "configMapKeyRef": {"name": "eventfn-config", "key": "KAFKA_BOOTSTRAP_SERVERS"}
         },
         "DATABASE_URL": {"secretKeyRef": {"name": "eventfn-db-app", "key": "uri"}},
+        "ALERTMANAGER_URL": {
+            "configMapKeyRef": {"name": "eventfn-config", "key": "ALERTMANAGER_URL"}
+        },
     }
+    # the cluster's values, for the names the function's config has
+    assert env == {**config, **{k: v for k, v in cluster.items() if k in config}}
 
 
 def test_only_functions_with_an_http_trigger_are_on_the_ingress():
