@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
@@ -112,11 +113,15 @@ def stack(work_dir: Path, *, bridge: bool = False) -> Iterator[Stack]:
         port = free_port()
         config = work_dir / "autoscaler.yaml"
         config.write_text("".join(f'{key}: "{value}"\n' for key, value in AUTOSCALER.items()))
+        # A rule file of the run's own, which row 9 rewrites (the function reloads it).
+        rules = work_dir / "alert-rules.yaml"
+        shutil.copyfile(ROOT / "functions" / "alert" / "rules.yaml", rules)
         env = service_env(
             {
                 "EVENTFN_ROOT": str(ROOT),
                 "EVENTFN_RUN_DIR": str(work_dir),
                 "EVENTFN_AUTOSCALER_CONFIG": str(config),
+                "EVENTFN_ALERT_RULES": str(rules),
                 "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
                 "DATABASE_URL": url,
                 "PORT": str(port),
