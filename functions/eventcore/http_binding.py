@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, auto
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -29,10 +29,12 @@ _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 
 
 class Mode(Enum):
-    BINARY = "binary"
-    STRUCTURED = "structured"
-    BATCH = "batch"
-    OTHER = "other"
+    """How a request carries its events: one of the binding's three modes, or none."""
+
+    BINARY = auto()
+    STRUCTURED = auto()
+    BATCH = auto()
+    OTHER = auto()
 
 
 @dataclass(frozen=True)

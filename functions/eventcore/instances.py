@@ -40,6 +40,8 @@ from eventcore.rules import Kind, Match, Rule, compare, render, render_window
 
 
 class State(Enum):
+    """Where an instance stands; the values are what the alerts table holds."""
+
     INACTIVE = "inactive"
     PENDING = "pending"
     FIRING = "firing"
