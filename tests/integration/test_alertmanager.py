@@ -290,6 +290,12 @@ def test_a_silent_sensor_fires_and_its_next_reading_resolves_it(stack):
         timeout=12,
         what="the silence to be noticed",
     )
+    with psycopg.connect(stack.database_url) as conn:
+        (noticed,) = conn.execute(
+            "SELECT fired_at - last_seen_at FROM alerts WHERE rule = 'silent'"
+        ).fetchone()
+    # absent_for, then at most one ping (2 s) and the time a ping's work takes
+    assert timedelta(seconds=5) <= noticed <= timedelta(seconds=5 + 2 + 1)
     stack.publish(reading("BEAT", 1, "/sensor/quiet", 2))
     wait_until(
         lambda: stack.state("silent", source="/sensor/quiet") == "resolved",
