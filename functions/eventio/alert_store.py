@@ -248,22 +248,26 @@ class AlertTransaction:
         return self._select("WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (wanted,))
 
     def ticking(self, rules: Sequence[Rule], now: datetime) -> dict[str, Instance]:
-        """Instances time can change at ``now``, locked (those a batch holds are skipped:
-        the next tick takes them): pending and firing ones, and silent groups of
-        absence rules."""
-        found = self._select(
-            "WHERE state IN ('pending', 'firing') ORDER BY id FOR UPDATE SKIP LOCKED", ()
-        )
+        """Instances time may change at ``now``, not locked: pending and firing
+        ones, and the silent groups of absence rules."""
+        found = self._select("WHERE state IN ('pending', 'firing')", ())
         for rule in rules:
             if rule.absent_for is not None:
                 found.update(
                     self._select(
-                        "WHERE rule = %s AND state <> 'firing' AND last_seen_at <= %s "
-                        "ORDER BY id FOR UPDATE SKIP LOCKED",
+                        "WHERE rule = %s AND state <> 'firing' AND last_seen_at <= %s",
                         (rule.name, now - timedelta(seconds=rule.absent_for)),
                     )
                 )
         return found
+
+    def lock_free(self, ids: Iterable[str]) -> dict[str, Instance]:
+        """The instances of ``ids`` as they are now, locked; those a batch holds
+        are left out (the next tick takes them)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        return self._select("WHERE id = ANY(%s) ORDER BY id FOR UPDATE SKIP LOCKED", (wanted,))
 
     def save(
         self,

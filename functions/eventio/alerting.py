@@ -26,6 +26,7 @@ from eventcore.instances import (
     Instance,
     Key,
     State,
+    Step,
     Transition,
     WindowResult,
     key,
@@ -116,15 +117,24 @@ class AlertStage:
 
     def _tick(self, rules: Mapping[str, Rule]) -> list[Transition]:
         now = self.clock()
+
+        def step(instance: Instance) -> Step:
+            rule = rules.get(instance.rule)
+            return tick(instance, rule, now) if rule else retire(instance, now)
+
         with self.store.transaction() as tx:
             before, current, transitions = self._close_windows(tx, rules, now)
-            for iid, instance in tx.ticking(list(rules.values()), now).items():
+            # Read without locks; lock (and look again at) only what time changes.
+            changing = [
+                iid
+                for iid, instance in tx.ticking(list(rules.values()), now).items()
+                if step(current.get(iid, instance)).transitions
+            ]
+            for iid, instance in tx.lock_free(changing).items():
                 before.setdefault(iid, instance)
-                instance = current.get(iid, instance)
-                rule = rules.get(instance.rule)
-                step = tick(instance, rule, now) if rule else retire(instance, now)
-                current[iid] = step.instance
-                transitions += step.transitions
+                ticked = step(current.get(iid, instance))
+                current[iid] = ticked.instance
+                transitions += ticked.transitions
             tx.save(before, current, transitions, rules)
             self._publish(transitions, rules)
         self.store.prune(now)
