@@ -28,11 +28,13 @@ processed, so a client's clock can neither raise nor hold a "no data" alert.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from eventcore.cloudevent import parse_time
@@ -62,16 +64,28 @@ class Key:
 def group_key(rule: Rule, labels: Mapping[str, str]) -> str:
     """The group as one text, exactly as PostgreSQL's ``json_build_object(...)::text``
     writes it (the migration of the first alerts names groups with it)."""
-    pairs = (f"{_pg_json(name)} : {_pg_json(labels[name])}" for name in rule.group_labels)
-    return "{" + ", ".join(pairs) + "}"
+    return _group_text(rule.group_labels, tuple(labels[name] for name in rule.group_labels))
 
 
 def key(rule: Rule, labels: Mapping[str, str]) -> Key:
     """The key of ``rule``'s instance for a group: its id is the UUID of the
     MD5 of rule and group, as ``md5(rule || E'\\n' || group)::uuid`` in SQL."""
-    text = group_key(rule, labels)
-    digest = hashlib.md5(f"{rule.name}\n{text}".encode(), usedforsecurity=False).hexdigest()
-    return Key(str(uuid.UUID(digest)), rule.name, dict(labels), text)
+    names = rule.group_labels
+    found = _key(rule.name, names, tuple(labels[name] for name in names))
+    return Key(found.id, found.rule, dict(labels), found.group_key)
+
+
+@lru_cache(maxsize=65536)
+def _key(rule: str, names: tuple[str, ...], values: tuple[str, ...]) -> Key:
+    # A batch names the same few groups again and again: computed once each.
+    text = _group_text(names, values)
+    digest = hashlib.md5(f"{rule}\n{text}".encode(), usedforsecurity=False).hexdigest()
+    return Key(str(uuid.UUID(digest)), rule, dict(zip(names, values, strict=True)), text)
+
+
+def _group_text(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    pairs = (f"{_pg_json(n)} : {_pg_json(v)}" for n, v in zip(names, values, strict=True))
+    return "{" + ", ".join(pairs) + "}"
 
 
 @dataclass(frozen=True)
@@ -312,6 +326,8 @@ def _seconds(seconds: float) -> timedelta:
 def _pg_json(text: str) -> str:
     """A JSON string as PostgreSQL's escape_json writes it: ``"``, ``\\`` and
     control characters escaped, everything else (non-ASCII too) as it is."""
+    if not _NEEDS_ESCAPE.search(text):
+        return f'"{text}"'
     out = ['"']
     for char in text:
         if char in _ESCAPES:
@@ -324,6 +340,7 @@ def _pg_json(text: str) -> str:
     return "".join(out)
 
 
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 _ESCAPES = {
     '"': '\\"',
     "\\": "\\\\",

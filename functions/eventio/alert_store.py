@@ -59,9 +59,12 @@ _ADD_TO_WINDOWS = """
 INSERT INTO alert_windows AS w (alert_id, rule, group_key, labels, window_start, window_end,
     closes_at, count, total, low, high, last_event_source, last_event_id, last_event_type,
     last_event_time)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::jsonb[], %s::timestamptz[],
-    %s::timestamptz[], %s::timestamptz[], %s::bigint[], %s::float8[], %s::float8[],
-    %s::float8[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
+SELECT id, rule, grp, labels::jsonb, to_timestamp(s), to_timestamp(e), to_timestamp(c),
+       n, t, lo, hi, src, eid, typ, to_timestamp(tm)
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[],
+    %s::float8[], %s::bigint[], %s::float8[], %s::float8[], %s::float8[], %s::text[],
+    %s::text[], %s::text[], %s::float8[])
+    AS u(id, rule, grp, labels, s, e, c, n, t, lo, hi, src, eid, typ, tm)
 ON CONFLICT (alert_id, window_start) DO UPDATE SET
     count = w.count + EXCLUDED.count,
     total = w.total + EXCLUDED.total,
@@ -189,10 +192,12 @@ class AlertTransaction:
                 add.key.id,
                 add.key.rule,
                 add.key.group_key,
-                Jsonb(dict(add.key.labels)),
-                add.span.start,
-                add.span.end,
-                add.closes_at,
+                # as text: psycopg dumps a list of str far faster than of Jsonb
+                orjson.dumps(dict(add.key.labels)).decode(),
+                # times as epoch seconds: floats dump faster than datetimes
+                add.span.start.timestamp(),
+                add.span.end.timestamp(),
+                add.closes_at.timestamp(),
                 tally.count,
                 tally.total,
                 tally.low,
@@ -200,7 +205,7 @@ class AlertTransaction:
                 add.event.source,
                 add.event.id,
                 add.event.type,
-                add.event.time,
+                add.event.time.timestamp() if add.event.time else None,
             )
             for add, tally in (tallies[slot] for slot in sorted(tallies))
         ]
