@@ -55,8 +55,12 @@ class Pings:
                 await task
 
     async def _run(self, fn_id: str, source: str, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
-            await asyncio.sleep(seconds)
+            # A fixed rate, as cron keeps it: a slow call does not push the next one back.
+            due = max(due + seconds, loop.time())
+            await asyncio.sleep(due - loop.time())
             try:
                 fn = self._runtime.function(fn_id)
             except GatewayError:

@@ -14,6 +14,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from eventio.alert_store import AlertStore
+from eventio.alerting import AlertStage
+from eventio.database import Database
+from eventio.producer import EventProducer
+from eventio.rulefile import RuleFile
 from infra.components import bridge_targets
 from infra.serving import serving
 
@@ -40,6 +45,26 @@ def pipeline_env(
         "EVENTFN_BRIDGE_PORT": str(bridge_port),
         "EVENTFN_BRIDGE_TARGETS": bridge_targets(f"http://127.0.0.1:{port}", ROOT, functions),
     }
+
+
+@contextlib.contextmanager
+def alert_stage(rules: Path, database_url: str, kafka: str, **options: Any) -> Iterator[AlertStage]:
+    """The alert stage in this process, on the test session's PostgreSQL and
+    Kafka, with no Alertmanager unless ``options`` name one (or a clock)."""
+    producer = EventProducer(kafka, "tests-alert-stage", timeout_s=10)
+    database = Database(database_url, "tests")
+    settings: dict[str, Any] = {
+        "alerts_topic": "alerts",
+        "alertmanager": None,
+        "resend_s": 60,
+        "generator_url": "http://127.0.0.1:8080",
+        **options,
+    }
+    try:
+        yield AlertStage(RuleFile.open(rules), AlertStore(database), producer, **settings)
+    finally:
+        producer.close()
+        database.close()
 
 
 def autoscaler_config(directory: Path, **keys: str) -> str:

@@ -12,12 +12,8 @@ import pytest
 
 from eventcore.cloudevent import CloudEvent, format_time, validate_event
 from eventcore.schedule import ping
-from eventio.alert_store import AlertStore
 from eventio.alerting import AlertStage
-from eventio.database import Database
-from eventio.producer import EventProducer
-from eventio.rulefile import RuleFile
-from tests.support import header, read_topic
+from tests.support import alert_stage, header, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -82,23 +78,8 @@ def stage(tmp_path: Path, db, clean_database: str, kafka_bootstrap: str) -> Iter
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
     clock = Clock()
-    producer = EventProducer(kafka_bootstrap, "tests-alert-stage", timeout_s=10)
-    database = Database(clean_database, "tests")
-    alert_stage = AlertStage(
-        rules=RuleFile.open(rules),
-        store=AlertStore(database),
-        producer=producer,
-        alerts_topic="alerts",
-        alertmanager=None,
-        resend_s=60,
-        generator_url="http://127.0.0.1:8080",
-        clock=clock,
-    )
-    try:
-        yield Stage(alert_stage, clock, db, kafka_bootstrap)
-    finally:
-        producer.close()
-        database.close()
+    with alert_stage(rules, clean_database, kafka_bootstrap, clock=clock) as running:
+        yield Stage(running, clock, db, kafka_bootstrap)
 
 
 def event(type_: str, n: int, at: datetime, source: str = "/sensor/1", **data: object):
