@@ -18,6 +18,7 @@ from eventcore.rules import Aggregate, Rule, Window
 
 _MS = timedelta(milliseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,21 @@ def spans(window: Window, at: datetime) -> list[Span]:
     size, hop = _ms(window.size), _ms(window.hop)
     moment = (at - _EPOCH) // _MS
     last = moment - moment % hop
-    starts = range(last, moment - size, -hop)
-    return [Span(_EPOCH + start * _MS, _EPOCH + (start + size) * _MS) for start in reversed(starts)]
+    found = []
+    for start in reversed(range(last, moment - size, -hop)):
+        try:
+            found.append(Span(_EPOCH + start * _MS, _EPOCH + (start + size) * _MS))
+        except OverflowError:
+            continue  # a window ending past the year 9999 cannot be kept: none for it
+    return found
 
 
 def closes_at(rule: Rule, span: Span) -> datetime:
     """When the window stops taking events and gives its result."""
-    return span.end + timedelta(seconds=rule.lateness)
+    try:
+        return span.end + timedelta(seconds=rule.lateness)
+    except OverflowError:
+        return _LAST
 
 
 def open_spans(rule: Rule, at: datetime, now: datetime) -> list[Span]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from eventcore import kafka_binding
@@ -60,7 +60,7 @@ class AlertStage:
     generator_url: str
     clock: Callable[[], datetime] = _now
     # Alertmanager failed the last time: said once, not at every ping
-    _unreachable: bool = False
+    _unreachable: bool = field(default=False, init=False)
 
     def handle(self, events: Sequence[CloudEvent]) -> BatchResult:
         """Evaluate a batch (and tick for each ping in it); the counts of what happened."""

@@ -186,6 +186,11 @@ def test_an_event_for_a_closed_window_is_late_and_counts_nowhere(stage):
     assert stage.db.execute("SELECT count(*) FROM alert_windows").fetchone() == (0,)
 
 
+def test_an_event_from_the_end_of_time_is_late_not_a_failure(stage):
+    far = event("TX", 1, datetime(9999, 12, 31, 23, 59, 30, tzinfo=UTC), account="a-9")
+    assert stage.send(far)["late"] == 1
+
+
 def test_a_silent_group_fires_after_absent_for_and_resolves_when_it_reports(stage):
     stage.send(event("BEAT", 1, T0))
     stage.clock.advance(3)

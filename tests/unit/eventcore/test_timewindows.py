@@ -59,3 +59,13 @@ def test_each_aggregate_of_a_tally(kind: str, value: float):
 
 def test_count_counts_readings_without_a_number():
     assert Tally().add(None).add(1.0).count == 2
+
+
+def test_an_event_at_the_end_of_time_falls_in_no_window_rather_than_failing():
+    tumbling = rule("{size: 1m}", lateness="1h")
+    assert tumbling.window is not None
+    assert spans(tumbling.window, datetime(9999, 12, 31, 23, 59, 30, tzinfo=UTC)) == []
+    last = Span(
+        datetime(9999, 12, 31, 23, 0, tzinfo=UTC), datetime(9999, 12, 31, 23, 1, tzinfo=UTC)
+    )
+    assert closes_at(tumbling, last) == datetime.max.replace(tzinfo=UTC)
