@@ -15,12 +15,15 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from bench.offsets import end_offsets, start_groups_at
 from eventcore.cloudevent import validate_event
 from eventcore.schedule import ping
 from eventio.alertmanager import Alertmanager
 from infra import alertmanager
+from infra.migrate import apply_migrations
 from infra.ports import free_port
 from infra.settings import Settings
 from infra.supervisor import Supervisor
@@ -335,8 +338,25 @@ def test_a_silence_keeps_the_notification_from_the_receiver_while_the_instance_f
     assert stack.hook.alerts("muted") == []
 
 
+@pytest.fixture
+def own_schema(database_url: str) -> Iterator[str]:
+    """A conninfo whose tables are a migrated schema of their own: the module's
+    gateway, which tells Alertmanager of every instance it finds waiting in the
+    shared tables, never sees these."""
+    schema = f"outage_{free_port()}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    conninfo = make_conninfo(database_url, options=f"-c search_path={schema}")
+    try:
+        apply_migrations(conninfo)
+        yield conninfo
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
 def test_alertmanager_down_holds_up_no_event_and_loses_no_alert(
-    stack, tmp_path, kafka_bootstrap, database_url
+    stack, tmp_path, kafka_bootstrap, own_schema
 ):
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - {name: outage, type: OUT, threshold: 1}\n")
@@ -350,17 +370,20 @@ def test_alertmanager_down_holds_up_no_event_and_loses_no_alert(
             "data": {"value": 5},
         }
     )
-    with alert_stage(rules, database_url, kafka_bootstrap, alertmanager=down) as stage:
+
+    def waiting() -> bool:
+        with psycopg.connect(own_schema) as conn:
+            row = conn.execute("SELECT notify FROM alerts WHERE rule = 'outage'").fetchone()
+        assert row is not None
+        return bool(row[0])
+
+    with alert_stage(rules, own_schema, kafka_bootstrap, alertmanager=down) as stage:
         assert stage.handle([reading]).counts["firing"] == 1
-        with psycopg.connect(database_url) as conn:
-            (waiting,) = conn.execute("SELECT notify FROM alerts WHERE rule = 'outage'").fetchone()
-        assert waiting, "kept for Alertmanager"
+        assert waiting(), "kept for Alertmanager"
         assert stack.active("outage", source="/sensor/out") == []
         stage.alertmanager = Alertmanager(str(stack.alertmanager.base_url))
         stage.handle([ping("/tests", "ping-outage", datetime.now(UTC))])
         wait_until(
             lambda: stack.active("outage", source="/sensor/out") or None, timeout=10, what="told"
         )
-        with psycopg.connect(database_url) as conn:
-            (waiting,) = conn.execute("SELECT notify FROM alerts WHERE rule = 'outage'").fetchone()
-        assert not waiting
+        assert not waiting()
