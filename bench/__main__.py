@@ -1,7 +1,7 @@
 """``python -m bench [--tiny|--quick|--full] [--out DIR]``: the rows, in order.
 
 Starts the stack in ``DIR/run`` (wiped first: a run never measures the last
-one's data), writes the payload file, runs rows 1-7 and 9, prints the Markdown
+one's data), writes the payload file, runs rows 1-9, prints the Markdown
 table and writes ``bench-results.json`` and ``bench-results.md`` into DIR
 (default ``.run/bench``). A section that fails is reported and its rows are
 missing; the exit status is then 1.
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alerting, ingest, invoke, kafka_limits, latency, machine, persist
+from bench import alerting, ingest, invoke, kafka_limits, latency, machine, persist, pipeline
 from bench.payload import describe, read_payload, write_payload
 from bench.report import Report, Row
 from bench.sizes import FULL, QUICK, TINY, Size
@@ -49,8 +49,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--rows",
-        default="1,2,3,4,5,6,7,9",
-        help="which rows to run, e.g. 1,2,3 (row 3 needs 1 and 2, row 9 needs 5); all by default",
+        default="1,2,3,4,5,6,7,8,9",
+        help="which rows to run, e.g. 1,2,3 (row 3 needs 1 and 2, row 8 needs 1, row 9 needs 5); "
+        "all by default",
     )
     parser.set_defaults(size=FULL)
     return parser.parse_args(argv)
@@ -112,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"row {key} ({module.__name__})",
                     functools.partial(module.run, running, size, payload),
                 )
+        if "8" in wanted:
+            section("row 8 (bench.pipeline)", lambda: _pipeline(running, size, payload, rows))
         if "9" in wanted:
             section("row 9 (bench.alerting)", lambda: _alerting(running, size, payload, rows))
     report = Report(
@@ -133,6 +136,15 @@ def _alerting(running: Stack, size: Size, payload: list[bytes], rows: list[Row])
     if persist is None:
         raise RuntimeError("row 9 compares with the persist row: row 5 must run first")
     return alerting.run(running, size, payload, persist)
+
+
+def _pipeline(running: Stack, size: Size, payload: list[bytes], rows: list[Row]) -> list[Row]:
+    figures = {row.key: row.figure for row in rows}
+    if "1" not in figures:
+        raise RuntimeError("row 8 compares with L1: row 1 must run first")
+    # The search starts from the stages measured alone, where they ran.
+    alone: dict[str, float] = {key: figures[key] for key in ("3b", "5") if key in figures}
+    return pipeline.run(running, size, payload, figures["1"], alone)
 
 
 def _ingest(

@@ -155,9 +155,12 @@ async def _post(session: aiohttp.ClientSession, url: str, body: bytes, due: floa
     return Sent(due, sent, answered, status, ids)
 
 
-async def _send_at_rate(url: str, requests: Sequence[bytes], interval: float) -> list[Sent]:
-    """POST each body on schedule (open loop): a late answer delays nothing."""
-    connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=MAX_CONNECTIONS)
+async def _send_at_rate(
+    url: str, requests: Sequence[bytes], interval: float, connections: int
+) -> list[Sent]:
+    """POST each body on schedule (open loop): a late answer delays nothing,
+    unless all ``connections`` are busy (then the request waits for one)."""
+    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections)
     timeout = aiohttp.ClientTimeout(total=ANSWER_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         loop = asyncio.get_running_loop()
@@ -170,11 +173,13 @@ async def _send_at_rate(url: str, requests: Sequence[bytes], interval: float) ->
         return list(await asyncio.gather(*tasks))
 
 
-def send_at_rate(url: str, requests: Sequence[bytes], interval: float) -> list[Sent]:
+def send_at_rate(
+    url: str, requests: Sequence[bytes], interval: float, connections: int = MAX_CONNECTIONS
+) -> list[Sent]:
     """aiohttp on uvloop: the cheapest client per request, so the client takes as
     little of the 2 cores from the pipeline as a Python client can."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(_send_at_rate(url, requests, interval))
+        return runner.run(_send_at_rate(url, requests, interval, connections))
 
 
 def kafka_round_trips(bootstrap: str, values: Sequence[bytes]) -> list[float]:

@@ -45,6 +45,17 @@ class Size:
     latency_seconds: float
     # 7's limit: produce -> consume round trips on a topic of its own, one at a time.
     latency_floor_messages: int
+    # 8 and 9: each measured this many times; the median is kept.
+    stage_repeats: int
+    # 8: the whole pipeline at one rate for this long (each timed run), after a
+    # search of at most this many runs this long, from this rate when no row
+    # of the run measured the stages alone (3b, 5).
+    pipeline_seconds: float
+    pipeline_trials: int
+    pipeline_trial_seconds: float
+    pipeline_start_rate: int
+    # 9: events through the bridge and the alert stage, per run.
+    alert_events: int
     # The share of payload events that trigger an alert rule.
     alert_fraction: float = 0.02
 
@@ -67,6 +78,12 @@ TINY = Size(
     latency_rate=200,
     latency_seconds=3.0,
     latency_floor_messages=200,
+    stage_repeats=1,
+    pipeline_seconds=3.0,
+    pipeline_trials=2,
+    pipeline_trial_seconds=2.0,
+    pipeline_start_rate=1_000,
+    alert_events=2_000,
 )
 
 QUICK = Size(
@@ -87,6 +104,12 @@ QUICK = Size(
     latency_rate=1_000,
     latency_seconds=10.0,
     latency_floor_messages=1_000,
+    stage_repeats=1,
+    pipeline_seconds=10.0,
+    pipeline_trials=4,
+    pipeline_trial_seconds=5.0,
+    pipeline_start_rate=5_000,
+    alert_events=20_000,
 )
 
 FULL = Size(
@@ -107,6 +130,12 @@ FULL = Size(
     latency_rate=1_000,
     latency_seconds=60.0,
     latency_floor_messages=5_000,
+    stage_repeats=3,
+    pipeline_seconds=30.0,
+    pipeline_trials=5,
+    pipeline_trial_seconds=8.0,
+    pipeline_start_rate=5_000,
+    alert_events=50_000,
 )
 
 SIZES = {size.name: size for size in (TINY, QUICK, FULL)}
