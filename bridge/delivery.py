@@ -5,16 +5,21 @@ when to retry, when a record becomes a dead letter, and which offsets may be com
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import orjson
 
 from eventcore.backoff import Backoff
 from eventcore.batch import BatchResult
-from eventcore.kafka_binding import Headers, from_record
+from eventcore.kafka_binding import HEADER_PREFIX, from_record
+from eventcore.record_batch import RECORDS, Entry, Header, encode
 
 _REQUIRED = ("specversion", "id", "source", "type")
+# MessagePack's framing of one entry, at most: array, coordinates, lengths.
+_ENTRY_OVERHEAD = 48
+_HEADER_OVERHEAD = 11
 
 
 @dataclass(eq=False)  # a record is itself: compared by identity
@@ -26,7 +31,7 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: Headers
+    headers: list[Header]
     timestamp_ms: int | None = None
     # every failed delivery, and those where the function itself refused the
     # event: only the latter count towards dead-lettering
@@ -36,12 +41,24 @@ class Record:
     last_failure: float | None = None
     last_status: int | None = None
     last_reason: str = ""
-    event: dict[str, Any] = field(default_factory=dict)
-    encoded: bytes = b""
-    encode_error: str | None = None
+    # bytes the record takes in a batch body, about: for sizing batches
+    size: int = 0
 
     def __post_init__(self) -> None:
-        self.event = from_record(
+        self.size = (
+            _ENTRY_OVERHEAD
+            + len(self.topic)
+            + len(self.key or b"")
+            + len(self.value or b"")
+            + sum(len(name) + len(value or b"") + _HEADER_OVERHEAD for name, value in self.headers)
+        )
+
+    @cached_property
+    def event(self) -> dict[str, Any]:
+        """The record read as the functions read it. Only what goes wrong needs
+        it (an identity to match a failure, a log line): the bridge forwards
+        records as they are."""
+        return from_record(
             self.topic,
             self.partition,
             self.offset,
@@ -50,11 +67,27 @@ class Record:
             self.headers,
             self.timestamp_ms,
         )
-        # Encoded once: for sizing the batch and for its body.
-        try:
-            self.encoded = orjson.dumps(self.event)
-        except TypeError as error:  # nested deeper than the encoder goes
-            self.encode_error = str(error)
+
+    @cached_property
+    def json(self) -> bytes:
+        """The event as structured JSON; TypeError when nested too deep to encode."""
+        return orjson.dumps(self.event)
+
+    def weight(self, media_type: str) -> int:
+        """Bytes it adds to a batch body of this type, at most; TypeError as ``json``."""
+        return self.size if media_type == RECORDS else len(self.json) + 1
+
+    @property
+    def entry(self) -> Entry:
+        return Entry(
+            self.topic,
+            self.partition,
+            self.offset,
+            self.timestamp_ms,
+            self.key,
+            self.value,
+            self.headers,
+        )
 
     @property
     def identity(self) -> tuple[Any, Any]:
@@ -90,33 +123,45 @@ class Outcome:
     dead: list[Record]
 
 
-def inadmissible(record: Record, max_bytes: int) -> str | None:
+def inadmissible(record: Record, max_bytes: int, media_type: str = RECORDS) -> str | None:
     """Why a record can never be sent to a function, or None."""
-    missing = [name for name in _REQUIRED if not isinstance(record.event.get(name), str)]
+    names = {name.lower() for name, _ in record.headers}
+    if HEADER_PREFIX + "specversion" in names:
+        # Binary mode, as publish writes: the headers tell without decoding.
+        missing = [name for name in _REQUIRED if HEADER_PREFIX + name not in names]
+    else:
+        missing = [name for name in _REQUIRED if not isinstance(record.event.get(name), str)]
     if missing:
         return f"not a CloudEvent: {', '.join(missing)} missing or not a string"
-    if record.encode_error is not None:
-        return f"cannot be encoded as JSON: {record.encode_error}"
-    if len(record.encoded) + 2 > max_bytes:
-        return f"{len(record.encoded)} bytes as JSON, over the {max_bytes}-byte batch limit"
+    try:
+        size = record.weight(media_type)
+    except TypeError as error:  # nested deeper than the encoder goes
+        return f"cannot be encoded as JSON: {error}"
+    if size + 2 > max_bytes:
+        return f"{size} bytes in a batch, over the {max_bytes}-byte batch limit"
     return None
 
 
-def batch_body(records: Sequence[Record]) -> bytes:
-    """The ``application/cloudevents-batch+json`` body for these records."""
-    return b"[" + b",".join(record.encoded for record in records) + b"]"
+def batch_body(records: Sequence[Record], media_type: str = RECORDS) -> bytes:
+    """The body of a batch: the records as Kafka gave them (see record_batch.py),
+    or structured events in a JSON array (``application/cloudevents-batch+json``)."""
+    if media_type == RECORDS:
+        return encode([record.entry for record in records])
+    return b"[" + b",".join(record.json for record in records) + b"]"
 
 
-def split_by_size(records: Sequence[Record], max_bytes: int) -> list[list[Record]]:
+def split_by_size(
+    records: Sequence[Record], max_bytes: int, media_type: str = RECORDS
+) -> list[list[Record]]:
     """Consecutive chunks whose batch bodies stay within ``max_bytes``."""
     chunks: list[list[Record]] = []
     current: list[Record] = []
-    size = 2
+    size = 5
     for record in records:
-        weight = len(record.encoded) + 1
+        weight = record.weight(media_type)
         if current and size + weight > max_bytes:
             chunks.append(current)
-            current, size = [], 2
+            current, size = [], 5
         current.append(record)
         size += weight
     if current:
@@ -155,6 +200,8 @@ def apply_result(
     records: Sequence[Record], result: BatchResult, now: float, policy: RetryPolicy
 ) -> Outcome:
     """Apply a function's partial-failure answer: only the failed records stay."""
+    if not result.failures:
+        return Outcome(list(records), [], [])
     failures = {(f.source, f.id): f for f in result.failures}
     delivered: list[Record] = []
     retry: list[Record] = []

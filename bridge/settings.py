@@ -7,9 +7,21 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from bridge.delivery import RetryPolicy
+from eventcore.cloudevent import BATCH
+from eventcore.record_batch import RECORDS
 from eventio.settings import MIB, SHUTDOWN_GRACE_S, KafkaSettings, TopicSettings, env
 
 TARGETS = "EVENTFN_BRIDGE_TARGETS"
+# What a batch's body is: the Kafka records as they are, which eventfn's
+# functions read (record_batch.py), or structured CloudEvents as JSON, which
+# any function can read.
+BATCH_FORMATS = {"records": RECORDS, "cloudevents": BATCH}
+
+
+def parse_batch_format(text: str) -> str:
+    if text not in BATCH_FORMATS:
+        raise ValueError(f"{text!r} is not one of {', '.join(BATCH_FORMATS)}")
+    return BATCH_FORMATS[text]
 
 
 def parse_targets(text: str) -> Mapping[str, str]:
@@ -43,9 +55,16 @@ class BridgeSettings(GroupSettings):
 
     # function name -> the URL a batch is POSTed to
     targets: Mapping[str, str] = env(TARGETS, factory=dict, parse=parse_targets)
+    # Consumers per function, each in the group with partitions of its own: as
+    # many batches in flight to a function, each partition's in order.
+    consumers: int = env("EVENTFN_BRIDGE_CONSUMERS", 3)
+    # the batches' media type, from "records" or "cloudevents" (see BATCH_FORMATS)
+    batch_type: str = env("EVENTFN_BRIDGE_BATCH_FORMAT", RECORDS, parse=parse_batch_format)
     max_batch: int = env("EVENTFN_BRIDGE_MAX_BATCH", 500)
     max_batch_bytes: int = env("EVENTFN_BRIDGE_MAX_BATCH_BYTES", 5 * MIB)
-    batch_window_s: float = env("EVENTFN_BRIDGE_WINDOW_S", 0.05)
+    # Lambda's MaximumBatchingWindowInSeconds: how long to wait for more records
+    # once one has come. 0 sends at once; batches still grow with the load.
+    batch_window_s: float = env("EVENTFN_BRIDGE_WINDOW_S", 0.0)
     request_timeout_s: float = env("EVENTFN_BRIDGE_REQUEST_TIMEOUT_S", 70.0)
     max_attempts: int = env("EVENTFN_BRIDGE_MAX_ATTEMPTS", 5)
     # 0: none. Lambda's MaximumRecordAge: a failing record older than this is

@@ -1,7 +1,8 @@
 """Batches from the bridge, and the partial-failure result a function answers with.
 
-The bridge POSTs ``application/cloudevents-batch+json``: a JSON array of
-structured events, each with its Kafka coordinates as extensions. The function
+The bridge POSTs its Kafka records as they are (see record_batch.py), and
+the function reads each with the Kafka binding; other senders may POST
+``application/cloudevents-batch+json``, a JSON array of structured events. The function
 answers 200 with a :class:`BatchResult`; a failure names the event and says
 whether a retry can help. Failure is a value here, not an exception.
 
@@ -14,7 +15,7 @@ outcome, as it reads no body.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,9 @@ import orjson
 from eventcore.cloudevent import STRUCTURED, CloudEvent, validate_event
 from eventcore.errors import FieldProblem, InvalidEventError
 from eventcore.http_binding import HttpMessage, Mode
+from eventcore.kafka_binding import from_record
+from eventcore.record_batch import RECORDS
+from eventcore.record_batch import decode as decode_records
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,12 @@ class ParsedBatch:
 
 
 def parse_delivery(body: bytes, headers: Mapping[str, str]) -> ParsedBatch:
-    """What persist and alert are sent: the bridge's batch, or one CloudEvent in
-    binary or structured mode (a KafkaSource's delivery)."""
+    """What persist and alert are sent: the bridge's batch of Kafka records, a
+    batch of structured events, or one CloudEvent in binary or structured mode
+    (a KafkaSource's delivery)."""
     message = HttpMessage.read(headers, body)
+    if message.media_type == RECORDS:
+        return parse_records(body)
     if message.mode is Mode.BINARY:
         # JSON data that does not parse stays bytes: the event is refused, naming it.
         return _single(message.binary_event())
@@ -105,9 +112,31 @@ def parse_batch(body: bytes) -> ParsedBatch:
     document = _load(body, "batch")
     if not isinstance(document, list):
         raise InvalidEventError([FieldProblem("body", "batch must be a JSON array of events")])
+    return _split(document)
+
+
+def parse_records(body: bytes) -> ParsedBatch:
+    """The bridge's batch: each Kafka record read as the Kafka binding reads it
+    (a record that is no CloudEvent is wrapped, as a KafkaSource does), then
+    checked like any other event."""
+    return _split(
+        from_record(
+            entry.topic,
+            entry.partition,
+            entry.offset,
+            entry.key,
+            entry.value,
+            entry.headers,
+            entry.timestamp_ms,
+        )
+        for entry in decode_records(body)
+    )
+
+
+def _split(items: Iterable[Any]) -> ParsedBatch:
     events: list[CloudEvent] = []
     failures: list[Failure] = []
-    for item in document:
+    for item in items:
         outcome = _entry(item)
         if isinstance(outcome, CloudEvent):
             events.append(outcome)

@@ -70,6 +70,8 @@ def bridged(tmp_path: Path, bootstrap: str, name: str, **settings: str) -> Itera
         + function_id("fixtures", "flaky"),
         "EVENTFN_BRIDGE_BACKOFF_INITIAL_S": "0.05",
         "EVENTFN_BRIDGE_MAX_ATTEMPTS": "5",
+        # the fixture reads its batches as any function could: structured JSON
+        "EVENTFN_BRIDGE_BATCH_FORMAT": "cloudevents",
         **settings,
     }
     url = f"http://127.0.0.1:{bridge_port}"

@@ -6,6 +6,8 @@ import pytest
 
 from bridge.redrive.settings import RedriveSettings
 from bridge.settings import BridgeSettings
+from eventcore.cloudevent import BATCH
+from eventcore.record_batch import RECORDS
 from eventio.settings import SettingsError
 
 
@@ -53,3 +55,11 @@ def test_redrive_reads_what_the_bridge_writes_and_replays_what_it_reads():
         bridge.events_topic,
     )
     assert (redrive.group, redrive.timeout_s) == ("team-redrive", 3.0)
+
+
+def test_the_batch_format_is_records_unless_a_function_needs_json():
+    assert BridgeSettings.from_env({}).batch_type == RECORDS
+    chosen = BridgeSettings.from_env({"EVENTFN_BRIDGE_BATCH_FORMAT": "cloudevents"})
+    assert chosen.batch_type == BATCH
+    with pytest.raises(SettingsError, match="EVENTFN_BRIDGE_BATCH_FORMAT"):
+        BridgeSettings.from_env({"EVENTFN_BRIDGE_BATCH_FORMAT": "xml"})

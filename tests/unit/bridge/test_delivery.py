@@ -1,3 +1,4 @@
+import orjson
 import pytest
 
 from bridge.deadletter import dead_letter
@@ -10,8 +11,9 @@ from bridge.delivery import (
     inadmissible,
     split_by_size,
 )
-from eventcore.batch import BatchResult, Failure
-from eventcore.cloudevent import validate_event
+from eventcore import record_batch
+from eventcore.batch import BatchResult, Failure, parse_delivery
+from eventcore.cloudevent import BATCH, validate_event
 from eventcore.kafka_binding import to_record
 
 
@@ -84,12 +86,19 @@ def test_whole_failures_that_say_nothing_about_the_events():
     assert not any(blames_no_event(s) for s in (200, 500, 502, 504))
 
 
-def test_batch_body_is_a_json_array_of_events_with_coordinates():
-    import orjson
+def test_batch_body_carries_each_record_as_kafka_gave_it():
+    one = record(3, 2)
+    (entry,) = record_batch.decode(batch_body([one]))
+    assert (entry.topic, entry.partition, entry.offset) == ("events", 2, 3)
+    assert (entry.key, entry.value, entry.headers) == (one.key, one.value, one.headers)
 
-    body = orjson.loads(batch_body([record(3, 2)]))
-    assert body[0]["id"] == "e-3"
-    assert (body[0]["kafkapartition"], body[0]["kafkaoffset"]) == (2, 3)
+
+def test_the_functions_read_a_forwarded_record_as_the_event_publish_wrote():
+    parsed = parse_delivery(batch_body([record(3, 2)]), {"Content-Type": record_batch.RECORDS})
+    (event,) = parsed.events
+    assert (event.id, event.data) == ("e-3", {"n": 3})
+    assert event.extensions["kafkapartition"] == 2
+    assert event.extensions["kafkaoffset"] == 3
 
 
 def test_split_by_size_keeps_order_and_bounds_each_chunk():
@@ -105,7 +114,7 @@ def test_records_without_the_required_attributes_are_inadmissible():
     assert inadmissible(record(0), 1000) is None
 
 
-def test_a_record_too_deep_to_encode_is_inadmissible_not_a_crash():
+def test_a_record_too_deep_to_encode_as_json_is_inadmissible_only_for_json_batches():
     deep = b"[" * 300 + b"]" * 300
     headers = [
         ("ce_specversion", b"1.0"),
@@ -114,15 +123,29 @@ def test_a_record_too_deep_to_encode_is_inadmissible_not_a_crash():
         ("ce_type", b"T"),
         ("content-type", b"application/json"),
     ]
-    reason = inadmissible(Record("events", 0, 1, None, deep, headers, None), 10_000)
+    deep_record = Record("events", 0, 1, None, deep, headers, None)
+    reason = inadmissible(deep_record, 10_000, BATCH)
     assert reason is not None
     assert reason.startswith("cannot be encoded as JSON")
+    # forwarded as it is, it is for the function to refuse
+    assert inadmissible(deep_record, 10_000) is None
+
+
+def test_json_batches_are_structured_events_with_coordinates():
+    body = orjson.loads(batch_body([record(3, 2)], BATCH))
+    assert body[0]["id"] == "e-3"
+    assert (body[0]["kafkapartition"], body[0]["kafkaoffset"]) == (2, 3)
+    records = [record(n) for n in range(10)]
+    bound = len(batch_body(records[:3], BATCH)) + 1
+    chunks = split_by_size(records, bound, BATCH)
+    assert all(len(batch_body(chunk, BATCH)) <= bound for chunk in chunks)
 
 
 def test_a_record_larger_than_one_invocation_is_inadmissible():
     big = record(0)
-    assert inadmissible(big, len(big.encoded) + 2) is None
-    assert "over the" in (inadmissible(big, len(big.encoded) + 1) or "")
+    assert len(batch_body([big])) <= big.size + 5
+    assert inadmissible(big, big.size + 2) is None
+    assert "over the" in (inadmissible(big, big.size + 1) or "")
 
 
 def test_only_blamed_failures_count_towards_dead_lettering():
