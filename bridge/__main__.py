@@ -21,7 +21,8 @@ log = logging.getLogger("eventfn.bridge")
 
 
 class Bridge:
-    """One worker thread per target function, a shared dead-letter producer, a health port."""
+    """Worker threads for each target function (``consumers`` of them, in its
+    group), a shared dead-letter producer, a health port."""
 
     def __init__(self, settings: BridgeSettings) -> None:
         self.settings = settings
@@ -31,14 +32,15 @@ class Bridge:
             settings.bootstrap_servers, "eventfn-bridge-dlq", timeout_s=10.0
         )
         self.workers = [
-            Worker(name, url, settings, self.dead_letters, self.metrics, self.stop)
+            Worker(name, url, settings, self.dead_letters, self.metrics, self.stop, index)
             for name, url in settings.targets.items()
+            for index in range(max(1, settings.consumers))
         ]
         # Daemon threads: a worker still waiting on a POST when the grace period
         # ends must not keep the process alive; what it held is uncommitted,
         # and redelivered to the next owner.
         self._threads = [
-            threading.Thread(target=w.run, name=f"bridge-{w.function}", daemon=True)
+            threading.Thread(target=w.run, name=f"bridge-{w.function}-{w.index}", daemon=True)
             for w in self.workers
         ]
 
@@ -53,11 +55,13 @@ class Bridge:
         server = health.serve(
             self.settings.host, self.settings.port, lambda: self.ready, self.metrics.registry
         )
-        for worker in self.workers:
+        for name, url in self.settings.targets.items():
             log.info(
-                "feeding %s (group %s) from %s",
-                worker.url,
-                worker.group,
+                "feeding %s (group %s%s, %d consumers) from %s",
+                url,
+                self.settings.group_prefix,
+                name,
+                max(1, self.settings.consumers),
                 self.settings.events_topic,
             )
         for thread in self._threads:

@@ -28,7 +28,7 @@ from bridge.metrics import BridgeMetrics
 from bridge.rounds import Round
 from bridge.settings import BridgeSettings
 from eventcore.batch import BatchResult
-from eventcore.cloudevent import BATCH
+from eventcore.record_batch import Header
 from eventio.errors import DeliveryError
 from eventio.producer import EventProducer
 
@@ -50,8 +50,10 @@ class Worker:
         dead_letters: EventProducer,
         metrics: BridgeMetrics,
         stop: threading.Event,
+        index: int = 0,
     ) -> None:
         self.function = function
+        self.index = index
         self.url = url
         self.settings = settings
         self.group = settings.group_prefix + function
@@ -67,6 +69,8 @@ class Worker:
         self._retry_after: float | None = None
         self._unwell = 0
         self._paused = False
+        # this worker's part of the function's gauges, which its other consumers share
+        self._gauged = {"in_flight": 0, "waiting": 0}
 
     def run(self) -> None:
         """The thread's body. Any error stops the whole bridge, so its supervisor
@@ -83,7 +87,7 @@ class Worker:
             {
                 "bootstrap.servers": self.settings.bootstrap_servers,
                 "group.id": self.group,
-                "client.id": f"eventfn-bridge-{self.function}",
+                "client.id": f"eventfn-bridge-{self.function}-{self.index}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": 100,
@@ -96,14 +100,14 @@ class Worker:
             on_revoke=self._revoked,
             on_lost=self._lost,
         )
-        headers = {"Content-Type": BATCH}
+        headers = {"Content-Type": self.settings.batch_type}
         if self.settings.api_key:
             headers["Authorization"] = f"Bearer {self.settings.api_key}"
         try:
             with httpx.Client(timeout=self.settings.request_timeout_s, headers=headers) as http:
                 while not self._stop.is_set():
                     self._flow(consumer)
-                    fresh = self._records(consumer.consume(self._budget(), self._poll_timeout()))
+                    fresh = self._records(self._fetch(consumer))
                     ready = self._inflight.due(time.monotonic()) + self._backlog
                     self._backlog = []
                     ready += self._inflight.admit(fresh)
@@ -122,10 +126,22 @@ class Worker:
         room = self.settings.max_in_flight - len(self._inflight)
         return max(1, min(self.settings.max_batch, room))
 
-    def _poll_timeout(self) -> float:
-        timeout = self.settings.batch_window_s
+    def _fetch(self, consumer: Consumer) -> list[Message]:
+        """Records as soon as there is one, with those already fetched behind it
+        (up to the budget), then any that come within the batch window. While
+        a POST is out, records gather in the client, so batches grow with the
+        load; an event alone is not held back."""
+        budget = self._budget()
+        messages = consumer.consume(1, self._idle_timeout())
+        if messages and budget > 1:
+            messages += consumer.consume(budget - 1, self.settings.batch_window_s)
+        return messages
+
+    def _idle_timeout(self) -> float:
+        """How long to wait for a first record: until a held record is due again."""
         if self._backlog:
             return 0.0
+        timeout = _POLL_S
         due = self._inflight.next_due()
         if due is not None:
             timeout = min(timeout, max(0.0, due - time.monotonic()))
@@ -194,13 +210,17 @@ class Worker:
         now = time.time()
         admissible = []
         for record in ready:
-            reason = delivery.inadmissible(record, self.settings.max_batch_bytes)
+            reason = delivery.inadmissible(
+                record, self.settings.max_batch_bytes, self.settings.batch_type
+            )
             if reason is None:
                 admissible.append(record)
             else:
                 record.failed(now, None, reason, rejected=True)
                 self._bury([record], consumer)
-        chunks = delivery.split_by_size(admissible, self.settings.max_batch_bytes)
+        chunks = delivery.split_by_size(
+            admissible, self.settings.max_batch_bytes, self.settings.batch_type
+        )
         round_ = Round(chunks, self._unwell)
         while (chunk := round_.next()) is not None:
             if chunk and not (chunk := self._sendable(chunk, consumer)):
@@ -303,7 +323,8 @@ class Worker:
         self._retry_after = None
         began = time.monotonic()
         try:
-            response = http.post(self.url, content=delivery.batch_body(records))
+            body = delivery.batch_body(records, self.settings.batch_type)
+            response = http.post(self.url, content=body)
         except httpx.HTTPError as error:
             self._metrics.attempts.labels(self.function, "failed").inc()
             return None, None, f"{type(error).__name__}: {error}"
@@ -376,16 +397,20 @@ class Worker:
         self._inflight.committed(offsets)
 
     def _gauges(self) -> None:
-        self._metrics.held.labels(self.function, "in_flight").set(len(self._inflight))
-        self._metrics.held.labels(self.function, "waiting").set(self._inflight.waiting)
+        for state, now in (("in_flight", len(self._inflight)), ("waiting", self._inflight.waiting)):
+            self._metrics.held.labels(self.function, state).inc(now - self._gauged[state])
+            self._gauged[state] = now
 
 
 def _header_list(
     headers: dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None,
-) -> list[tuple[str, str | bytes | None]]:
+) -> list[Header]:
+    """A consumed record's headers. confluent-kafka gives them as a list of
+    (name, bytes or None); its stubs also allow str values, which are encoded."""
     if headers is None:
         return []
-    return list(headers.items()) if isinstance(headers, dict) else headers
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return [(name, value.encode() if isinstance(value, str) else value) for name, value in pairs]
 
 
 def _seconds(header: str | None) -> float | None:
