@@ -22,7 +22,11 @@ CREATE TEMPORARY TABLE IF NOT EXISTS events_staging (
 ) ON COMMIT DELETE ROWS
 """
 # The columns COPY and INSERT fill, in this order (see _row).
-_COPY = """
+_COPY_EVENTS = """
+COPY events (source, id, type, subject, time, datacontenttype, data, data_binary,
+             extensions, kafka_topic, kafka_partition, kafka_offset) FROM STDIN
+"""
+_COPY_STAGING = """
 COPY events_staging (source, id, type, subject, time, datacontenttype, data, data_binary,
                      extensions, kafka_topic, kafka_partition, kafka_offset) FROM STDIN
 """
@@ -91,27 +95,37 @@ class EventStore:
         self._database = database
 
     def write(self, events: Sequence[CloudEvent]) -> tuple[int, list[Failure]]:
-        """Insert the events; returns how many were new and the events PostgreSQL refused.
+        """Insert the events; returns how many were new and the events refused.
 
-        The bulk path is COPY into a staging table, then one INSERT ... ON
-        CONFLICT DO NOTHING. When PostgreSQL refuses a value (a NUL character,
-        say), the batch is written again row by row so only that event fails.
+        A batch goes to PostgreSQL in one COPY straight into ``events``. If an
+        event is there already (a redelivery, or twice in the batch), that
+        COPY is undone and the batch goes through a staging table and one
+        INSERT ... ON CONFLICT DO NOTHING instead. When PostgreSQL refuses a
+        value (a NUL character, say), the batch is written again row by row
+        so only that event fails.
         """
         if not events:
             # An empty batch is the bridge asking whether events could be
             # written now (to tell an outage from an event that fails alone).
             self._database.ping()
             return 0, []
-        rows = [_row(event) for event in events]
+        storable, rows, failures = _rows(events)
+        if not rows:
+            return 0, failures
         try:
             with self._database.transaction() as connection, connection.cursor() as cursor:
-                with cursor.copy(_COPY) as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                try:
+                    with connection.transaction():
+                        _copy(cursor, _COPY_EVENTS, rows)
+                    return len(rows), failures
+                except psycopg.errors.UniqueViolation:
+                    pass
+                _copy(cursor, _COPY_STAGING, rows)
                 cursor.execute(_MERGE)
-                return max(cursor.rowcount, 0), []
+                return max(cursor.rowcount, 0), failures
         except _REFUSALS:
-            return self._write_one_by_one(events, rows)
+            inserted, refused = self._write_one_by_one(storable, rows)
+            return inserted, failures + refused
 
     def _write_one_by_one(
         self, events: Sequence[CloudEvent], rows: list[tuple[Any, ...]]
@@ -136,6 +150,30 @@ _REFUSALS = (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded)
 
 def _refusal(error: psycopg.Error) -> str:
     return f"PostgreSQL refused it: {error.diag.message_primary or error}"
+
+
+def _copy(cursor: psycopg.Cursor[Any], statement: str, rows: list[tuple[Any, ...]]) -> None:
+    with cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _rows(
+    events: Sequence[CloudEvent],
+) -> tuple[list[CloudEvent], list[tuple[Any, ...]], list[Failure]]:
+    """The events that can be written, their rows, and the failures of the rest."""
+    storable: list[CloudEvent] = []
+    rows: list[tuple[Any, ...]] = []
+    failures: list[Failure] = []
+    for event in events:
+        try:
+            rows.append(_row(event))
+        except TypeError as error:  # data nested deeper than JSON encoders go
+            reason = f"cannot be stored: its data nests too deep to encode as JSON ({error})"
+            failures.append(Failure(event.id, event.source, reason, False))
+            continue
+        storable.append(event)
+    return storable, rows, failures
 
 
 def _row(event: CloudEvent) -> tuple[Any, ...]:

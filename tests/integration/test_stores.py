@@ -31,3 +31,28 @@ def test_an_event_too_big_for_the_index_fails_alone(db, database_url):
     assert {r[0] for r in db.execute("select id from events")} == {"a", "b"}
     # the connection is still good for the next batch
     assert store.write([event("c")]) == (1, [])
+
+
+def test_a_batch_with_events_already_stored_adds_only_the_new_ones(db, database_url):
+    store = EventStore(Database(database_url, "tests"))
+    assert store.write([event("a"), event("b")]) == (2, [])
+    # a redelivery, with one new event; then one event twice in a batch
+    assert store.write([event("a"), event("b"), event("c")]) == (1, [])
+    assert store.write([event("d"), event("d")]) == (1, [])
+    assert store.write([event("e")]) == (1, [])
+    rows = db.execute("select id from events order by seq").fetchall()
+    assert [row[0] for row in rows] == ["a", "b", "c", "d", "e"]
+
+
+def test_data_too_deep_to_encode_fails_alone(db, database_url):
+    store = EventStore(Database(database_url, "tests"))
+    deep: object = 1
+    for _ in range(300):
+        deep = [deep]
+    too_deep = validate_event(
+        {"specversion": "1.0", "id": "deep", "source": "/stores", "type": "T", "data": deep}
+    )
+    inserted, refused = store.write([event("a"), too_deep, event("b")])
+    assert inserted == 2
+    assert [(f.id, f.retryable) for f in refused] == [("deep", False)]
+    assert refused[0].reason.startswith("cannot be stored")
