@@ -5,19 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import orjson
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-)
+from pydantic import ValidationError
 
 from eventcore.errors import FieldProblem, InvalidEventError
 
@@ -47,73 +42,108 @@ def format_time(moment: datetime, timespec: str = "milliseconds") -> str:
     return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
-def _checked_time(value: str) -> str:
-    parse_time(value)
-    return value
+_REQUIRED = "Field required"
+_NOT_TEXT = "Input should be a valid string"
+_EMPTY = "String should have at least 1 character"
+_NUL = "must not contain NUL (\\u0000) characters"
+_NO_UNICODE = "Input should be a valid string, unable to parse raw data as a unicode string"
 
 
-def _storable(max_bytes: int) -> AfterValidator:
+def _text(max_bytes: int) -> Callable[[Any], str | None]:
     """Text PostgreSQL can store and index: no NUL, and bounded in UTF-8 bytes
     (a btree entry holds about 2.7 kB; source and id together stay well under)."""
 
-    def check(value: str) -> str:
+    def problem(value: Any) -> str | None:
+        if not isinstance(value, str):
+            return _NOT_TEXT
+        if not value:
+            return _EMPTY
         if "\x00" in value:
-            raise ValueError("must not contain NUL (\\u0000) characters")
-        if len(value.encode()) > max_bytes:
-            raise ValueError(f"must be at most {max_bytes} bytes in UTF-8")
-        return value
+            return _NUL
+        if len(value) > max_bytes:
+            return f"must be at most {max_bytes} bytes in UTF-8"
+        if (length := _utf8_length(value)) > max_bytes:
+            return (
+                _NO_UNICODE
+                if length == sys.maxsize
+                else f"must be at most {max_bytes} bytes in UTF-8"
+            )
+        return None
 
-    return AfterValidator(check)
-
-
-# Attribute types, shared by every model of an event.
-EventId = Annotated[str, StringConstraints(min_length=1), _storable(256)]
-Source = Annotated[str, StringConstraints(min_length=1), _storable(1024)]
-EventType = Annotated[str, StringConstraints(min_length=1), _storable(256)]
-Text = Annotated[str, StringConstraints(min_length=1), _storable(1024)]
-Timestamp = Annotated[str, AfterValidator(_checked_time)]
+    return problem
 
 
-class CloudEvent(BaseModel):
-    """A CloudEvent; build it with :func:`validate_event`, which also checks extensions.
+def _timestamp(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return _NOT_TEXT
+    try:
+        parse_time(value)
+    except ValueError as error:
+        return str(error)
+    return None
 
-    Extension attributes are kept as pydantic extras.
+
+def _specversion(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return _NOT_TEXT
+    return None if value == SPECVERSION else f"must be {SPECVERSION!r}"
+
+
+def _base64(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return _NOT_TEXT
+    try:
+        base64.b64decode(value, validate=True)
+    except binascii.Error:
+        return "must be base64"
+    except ValueError as error:  # not ASCII
+        return str(error)
+    return None
+
+
+# Each context attribute's check, in the order problems are reported. The
+# messages are pydantic's, which eventfn used before: clients and tests read them.
+_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "specversion": _specversion,
+    "id": _text(256),
+    "source": _text(1024),
+    "type": _text(256),
+    "datacontenttype": _text(1024),
+    "dataschema": _text(1024),
+    "subject": _text(1024),
+    "time": _timestamp,
+    "data_base64": _base64,
+}
+REQUIRED = frozenset({"specversion", "id", "source", "type"})
+# What is not an extension attribute.
+_ATTRIBUTES = frozenset({*_CHECKS, "data"})
+_NO_EXTENSIONS: Mapping[str, str | int | bool] = MappingProxyType({})
+
+
+class CloudEvent(NamedTuple):
+    """A CloudEvent, immutable; build it with :func:`validate_event`.
+
+    A named tuple, not a model: publish, persist and alert make one per event,
+    and a tuple costs a quarter of a frozen dataclass to build. ``_replace`` makes
+    a changed copy.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
-
     specversion: str
-    id: EventId
-    source: Source
-    type: EventType
-    datacontenttype: Text | None = None
-    dataschema: Text | None = None
-    subject: Text | None = None
-    time: Timestamp | None = None
+    id: str
+    source: str
+    type: str
+    datacontenttype: str | None = None
+    dataschema: str | None = None
+    subject: str | None = None
+    time: str | None = None
     data: Any = None
     data_base64: str | None = None
-
-    @field_validator("specversion")
-    @classmethod
-    def _known_version(cls, value: str) -> str:
-        if value != SPECVERSION:
-            raise ValueError(f"must be {SPECVERSION!r}")
-        return value
-
-    @field_validator("data_base64")
-    @classmethod
-    def _base64(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                base64.b64decode(value, validate=True)
-            except binascii.Error:
-                raise ValueError("must be base64") from None
-        return value
+    extension_attributes: Mapping[str, str | int | bool] = _NO_EXTENSIONS
 
     @property
     def extensions(self) -> dict[str, str | int | bool]:
-        """Extension attributes by name."""
-        return dict(self.model_extra or {})
+        """Extension attributes by name (a copy)."""
+        return dict(self.extension_attributes)
 
     @property
     def is_json(self) -> bool:
@@ -132,7 +162,14 @@ class CloudEvent(BaseModel):
 
     def structured(self) -> dict[str, Any]:
         """The event as a structured-mode JSON object."""
-        return self.model_dump(exclude_none=True)
+        document = {
+            name: value for name, value in zip(_FIELDS, self[:-1], strict=True) if value is not None
+        }
+        document.update(self.extension_attributes)
+        return document
+
+
+_FIELDS = CloudEvent._fields[:-1]
 
 
 def media_type(content_type: str) -> str:
@@ -177,49 +214,86 @@ def problems_from(error: ValidationError, prefix: str = "") -> list[FieldProblem
     return problems
 
 
-def validate_event(attributes: dict[str, Any], prefix: str = "") -> CloudEvent:
+def attribute_problems(
+    attributes: Mapping[str, Any],
+    names: Iterable[str],
+    required: Collection[str] = REQUIRED,
+    prefix: str = "",
+) -> list[FieldProblem]:
+    """The problems of the named context attributes, in the order pydantic
+    reported them; absent (or null) is fine for all but the required ones."""
+    problems = []
+    for name in names:
+        value = attributes.get(name)
+        if value is not None:
+            problem = _CHECKS[name](value)
+        elif name in required:
+            problem = _NOT_TEXT if name in attributes else _REQUIRED
+        else:
+            continue
+        if problem is not None:
+            problems.append(FieldProblem(_join(prefix, name), problem))
+    return problems
+
+
+def validate_event(attributes: Mapping[str, Any], prefix: str = "") -> CloudEvent:
     """Validate a structured-mode event; InvalidEventError names the field."""
-    try:
-        event = CloudEvent.model_validate(attributes)
-    except ValidationError as error:
-        raise InvalidEventError(problems_from(error, prefix)) from None
-    problems = _extension_problems(event, prefix)
-    if event.data is not None and event.data_base64 is not None:
+    problems = attribute_problems(attributes, _CHECKS, REQUIRED, prefix)
+    if problems:
+        raise InvalidEventError(problems)
+    extensions = {name: value for name, value in attributes.items() if name not in _ATTRIBUTES}
+    if extensions:
+        problems = _extension_problems(extensions, prefix)
+    get = attributes.get
+    if get("data") is not None and get("data_base64") is not None:
         problems.append(
             FieldProblem(_join(prefix, "data"), "data and data_base64 exclude each other")
         )
     if problems:
         raise InvalidEventError(problems)
-    return event
+    return CloudEvent(
+        SPECVERSION,
+        attributes["id"],
+        attributes["source"],
+        attributes["type"],
+        get("datacontenttype"),
+        get("dataschema"),
+        get("subject"),
+        get("time"),
+        get("data"),
+        get("data_base64"),
+        extensions or _NO_EXTENSIONS,
+    )
 
 
-def _extension_problems(event: CloudEvent, prefix: str) -> list[FieldProblem]:
+def _extension_problems(extensions: dict[str, Any], prefix: str) -> list[FieldProblem]:
     problems = []
-    for name, value in (event.model_extra or {}).items():
+    for name, value in extensions.items():
         if not _EXTENSION_NAME.fullmatch(name):
-            problems.append(
-                FieldProblem(
-                    _join(prefix, name),
-                    "not a CloudEvents attribute; extension names are 1-20 lower-case "
-                    "letters or digits",
-                )
+            problem = (
+                "not a CloudEvents attribute; extension names are 1-20 lower-case letters or digits"
             )
-        elif isinstance(value, str) and (
-            "\x00" in value or len(value.encode()) > _MAX_EXTENSION_BYTES
-        ):
-            problems.append(
-                FieldProblem(
-                    _join(prefix, name),
-                    f"extension strings must be at most {_MAX_EXTENSION_BYTES} bytes, without NUL",
-                )
-            )
-        elif isinstance(value, float) or not isinstance(value, str | int | bool):
-            problems.append(
-                FieldProblem(
-                    _join(prefix, name), "extensions must be strings, integers or booleans"
-                )
-            )
+        elif isinstance(value, str):
+            if "\x00" not in value and _utf8_length(value) <= _MAX_EXTENSION_BYTES:
+                continue
+            problem = f"extension strings must be at most {_MAX_EXTENSION_BYTES} bytes, without NUL"
+        elif isinstance(value, int):  # bool is an int too
+            continue
+        else:
+            problem = "extensions must be strings, integers or booleans"
+        problems.append(FieldProblem(_join(prefix, name), problem))
     return problems
+
+
+def _utf8_length(text: str) -> int:
+    """Bytes in UTF-8 (ASCII, one byte a character, is not encoded to count);
+    text that has none (a lone surrogate) counts as too long for anything."""
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        return sys.maxsize
 
 
 def _join(prefix: str, name: str) -> str:

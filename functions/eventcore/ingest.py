@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from eventcore.cloudevent import (
     BATCH,
@@ -25,13 +24,8 @@ from eventcore.cloudevent import (
     SPECVERSION,
     STRUCTURED,
     CloudEvent,
-    EventId,
-    EventType,
-    Source,
-    Text,
-    Timestamp,
+    attribute_problems,
     format_time,
-    problems_from,
     validate_event,
 )
 from eventcore.errors import (
@@ -74,6 +68,11 @@ class Defaults:
     new_id: Callable[[], str] = uuid7
     now: Callable[[], datetime] = field(default=_now)
 
+    def __post_init__(self) -> None:
+        # Checked once here, not in every event that gets it.
+        if problems := attribute_problems({"source": self.source}, ["source"]):
+            raise ValueError(f"default source {self.source!r}: {problems[0].problem}")
+
     def time(self) -> str:
         return format_time(self.now(), "microseconds")
 
@@ -86,28 +85,25 @@ class Ingested:
     single: bool
 
 
-class PlainEvent(BaseModel):
-    """The original system's event: a type, a value, anything else kept as data."""
-
-    model_config = ConfigDict(extra="allow", strict=True)
-
-    type: EventType
-    value: Any = None
-    id: EventId | None = None
-    source: Source | None = None
-    subject: Text | None = None
-    time: Timestamp | None = None
+# The original system's event: a type, a value, anything else kept as data.
+# These of its fields are also attributes, checked as the CloudEvent checks them.
+_PLAIN_ATTRIBUTES = ("type", "id", "source", "subject", "time")
+_PLAIN_REQUIRED = frozenset({"type"})
 
 
 def parse_request(
     body: bytes, headers: Mapping[str, str], defaults: Defaults, max_bytes: int
 ) -> Ingested:
-    """Read one request into events; raises an EventError naming what is wrong."""
+    """Read one request into events; raises an EventError naming what is wrong.
+
+    Events without a time get the request's: they were all received at once.
+    """
     if len(body) > max_bytes:
         raise PayloadTooLargeError(len(body), max_bytes)
     message = HttpMessage.read(headers, body)
+    now = defaults.time()
     if message.mode is Mode.BINARY:
-        return Ingested([_binary(message, defaults)], single=True)
+        return Ingested([_binary(message, defaults, now)], single=True)
     media = message.media_type
     if message.mode is Mode.OTHER and media not in _AUTO_JSON and not media.endswith("+json"):
         raise UnsupportedMediaTypeError(message.content_type)
@@ -115,15 +111,15 @@ def parse_request(
     if message.mode is Mode.STRUCTURED:
         if not isinstance(document, dict):
             raise _problem("body", f"{STRUCTURED} must be one JSON object")
-        return Ingested([_structured(document, "", defaults)], single=True)
+        return Ingested([_structured(document, "", defaults, now)], single=True)
     if message.mode is Mode.BATCH:
         if not isinstance(document, list):
             raise _problem("body", f"{BATCH} must be a JSON array of events")
-        return Ingested(_each(document, defaults, structured_only=True), single=False)
+        return Ingested(_each(document, defaults, now, structured_only=True), single=False)
     if isinstance(document, dict):
-        return Ingested([_auto(document, "", defaults)], single=True)
+        return Ingested([_auto(document, "", defaults, now)], single=True)
     if isinstance(document, list):
-        return Ingested(_each(document, defaults, structured_only=False), single=False)
+        return Ingested(_each(document, defaults, now, structured_only=False), single=False)
     raise _problem(
         "body", f"must be a JSON object or an array of objects, not {_json_kind(document)}"
     )
@@ -138,7 +134,9 @@ def with_partition_key(attributes: dict[str, Any]) -> dict[str, Any]:
     return attributes
 
 
-def _each(items: list[Any], defaults: Defaults, structured_only: bool) -> list[CloudEvent]:
+def _each(
+    items: list[Any], defaults: Defaults, now: str, structured_only: bool
+) -> list[CloudEvent]:
     if not items:
         raise _problem("body", "holds no events")
     if len(items) > MAX_EVENTS:
@@ -151,9 +149,9 @@ def _each(items: list[Any], defaults: Defaults, structured_only: bool) -> list[C
             if not isinstance(item, dict):
                 raise _problem(where, f"must be a JSON object, not {_json_kind(item)}")
             event = (
-                _structured(item, where, defaults)
+                _structured(item, where, defaults, now)
                 if structured_only
-                else _auto(item, where, defaults)
+                else _auto(item, where, defaults, now)
             )
             events.append(event)
         except InvalidEventError as error:
@@ -163,47 +161,52 @@ def _each(items: list[Any], defaults: Defaults, structured_only: bool) -> list[C
     return events
 
 
-def _auto(document: dict[str, Any], where: str, defaults: Defaults) -> CloudEvent:
+def _auto(document: dict[str, Any], where: str, defaults: Defaults, now: str) -> CloudEvent:
     if "specversion" in document:
-        return _structured(document, where, defaults)
-    return _plain(document, where, defaults)
+        return _structured(document, where, defaults, now)
+    return _plain(document, where, defaults, now)
 
 
-def _structured(document: dict[str, Any], where: str, defaults: Defaults) -> CloudEvent:
+def _structured(document: dict[str, Any], where: str, defaults: Defaults, now: str) -> CloudEvent:
     attributes = dict(document)
     attributes.setdefault("specversion", SPECVERSION)
-    attributes.setdefault("id", defaults.new_id())
+    if "id" not in attributes:
+        attributes["id"] = defaults.new_id()
     attributes.setdefault("source", defaults.source)
-    attributes.setdefault("time", defaults.time())
+    attributes.setdefault("time", now)
     return validate_event(with_partition_key(attributes), where)
 
 
-def _plain(document: dict[str, Any], where: str, defaults: Defaults) -> CloudEvent:
-    try:
-        plain = PlainEvent.model_validate(document)
-    except ValidationError as error:
-        raise InvalidEventError(problems_from(error, where)) from None
-    attributes: dict[str, Any] = {
-        "specversion": SPECVERSION,
-        "id": plain.id or defaults.new_id(),
-        "source": plain.source or defaults.source,
-        "type": plain.type,
-        "time": plain.time or defaults.time(),
-        "datacontenttype": JSON_CONTENT_TYPE,
-        "data": document,
-    }
-    if plain.subject is not None:
-        attributes["subject"] = plain.subject
-    return validate_event(with_partition_key(attributes), where)
+def _plain(document: dict[str, Any], where: str, defaults: Defaults, now: str) -> CloudEvent:
+    # Its fields checked as the attributes they become; the rest of the
+    # CloudEvent is the defaults' and needs no check.
+    problems = attribute_problems(document, _PLAIN_ATTRIBUTES, _PLAIN_REQUIRED, where)
+    if problems:
+        raise InvalidEventError(problems)
+    get = document.get
+    event_id = get("id") or defaults.new_id()
+    subject = get("subject")
+    return CloudEvent(
+        specversion=SPECVERSION,
+        id=event_id,
+        source=get("source") or defaults.source,
+        type=document["type"],
+        datacontenttype=JSON_CONTENT_TYPE,
+        subject=subject,
+        time=get("time") or now,
+        data=document,
+        extension_attributes={PARTITION_KEY: subject or event_id},
+    )
 
 
-def _binary(message: HttpMessage, defaults: Defaults) -> CloudEvent:
+def _binary(message: HttpMessage, defaults: Defaults, now: str) -> CloudEvent:
     # Data that says it is JSON must be JSON, and storable: refused now, as
     # in every other form.
     attributes = message.binary_event(load_json=_load_json)
-    attributes.setdefault("id", defaults.new_id())
+    if "id" not in attributes:
+        attributes["id"] = defaults.new_id()
     attributes.setdefault("source", defaults.source)
-    attributes.setdefault("time", defaults.time())
+    attributes.setdefault("time", now)
     return validate_event(with_partition_key(attributes))
 
 
@@ -214,30 +217,51 @@ def _load_json(body: bytes) -> Any:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise _problem("body", f"is not valid JSON ({error})") from None
-    if problem := _unstorable(document):
+    # JSON spells a NUL only as this escape (orjson refuses a raw one), so a
+    # body without it needs only its nesting checked.
+    if problem := _unstorable(document, nul=_NUL_ESCAPE in body):
         raise InvalidEventError([problem])
     return document
 
 
-def _unstorable(document: Any) -> FieldProblem | None:
+_NUL_ESCAPE = b"\\u0000"
+
+
+def _unstorable(document: Any, nul: bool = True) -> FieldProblem | None:
     """What in a JSON document eventfn could not carry on, and where: nesting
-    past MAX_DEPTH (encoders stop near 255 levels) or a NUL character, which
-    no PostgreSQL text or jsonb value holds."""
-    pending: list[tuple[Any, int, str]] = [(document, 0, "")]
-    while pending:
-        value, depth, path = pending.pop()
-        if isinstance(value, dict | list) and depth >= MAX_DEPTH:
-            return FieldProblem(path or "body", f"nests deeper than {MAX_DEPTH} levels")
-        if isinstance(value, dict):
-            for key, item in value.items():
-                where = f"{path}.{key}" if path else key
-                if "\x00" in key:
-                    return FieldProblem(path or "body", _NUL)
-                pending.append((item, depth + 1, where))
-        elif isinstance(value, list):
-            pending.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value))
-        elif isinstance(value, str) and "\x00" in value:
-            return FieldProblem(path or "body", _NUL)
+    past MAX_DEPTH (encoders stop near 255 levels) or, unless ``nul`` is false,
+    a NUL character, which no PostgreSQL text or jsonb value holds."""
+    if not isinstance(document, _CONTAINERS):
+        text_nul = nul and isinstance(document, str) and "\x00" in document
+        return FieldProblem("body", _NUL) if text_nul else None
+    found = _first_unstorable(document, nul, 0)
+    if found is None:
+        return None
+    problem, where = found
+    path = ""
+    for part in reversed(where):
+        path = f"{path}[{part}]" if isinstance(part, int) else f"{path}.{part}" if path else part
+    return FieldProblem(path or "body", problem)
+
+
+_CONTAINERS = (dict, list)
+
+
+def _first_unstorable(value: Any, nul: bool, depth: int) -> tuple[str, list[str | int]] | None:
+    """The first problem, with its path innermost first; no path is built
+    unless there is one (most documents are clean)."""
+    if depth >= MAX_DEPTH:
+        return f"nests deeper than {MAX_DEPTH} levels", []
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if nul and isinstance(key, str) and "\x00" in key:
+            return _NUL, []
+        if isinstance(item, _CONTAINERS):
+            if found := _first_unstorable(item, nul, depth + 1):
+                found[1].append(key)
+                return found
+        elif nul and isinstance(item, str) and "\x00" in item:
+            return _NUL, [key]
     return None
 
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 def event(event_id: str, source: str = "/stores") -> CloudEvent:
     return validate_event(
         {"specversion": "1.0", "id": event_id, "source": "/stores", "type": "T", "data": {"n": 1}}
-    ).model_copy(update={"source": source})
+    )._replace(source=source)
 
 
 def test_an_event_too_big_for_the_index_fails_alone(db, database_url):

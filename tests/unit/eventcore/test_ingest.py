@@ -213,3 +213,20 @@ def test_unsupported_content_type_is_refused():
 def test_body_over_the_limit_is_refused_before_parsing():
     with pytest.raises(PayloadTooLargeError):
         parse_request(b"x" * 11, JSON, fixed_defaults(), 10)
+
+
+def test_an_escaped_backslash_before_u0000_is_no_nul():
+    body = b'{"type": "A", "value": "C:\\\\u0000"}'
+    event = parse_request(body, JSON, fixed_defaults(), MAX).events[0]
+    assert event.data["value"] == "C:\\u0000"
+
+
+def test_every_event_of_a_request_gets_its_time_and_a_fresh_id():
+    events = parse_request(b'[{"type": "A"}, {"type": "B"}]', JSON, Defaults(), MAX).events
+    assert events[0].time == events[1].time
+    assert events[0].id != events[1].id
+
+
+def test_a_default_source_that_no_event_could_carry_is_refused_at_once():
+    with pytest.raises(ValueError, match="default source"):
+        Defaults(source="")
