@@ -10,3 +10,9 @@ def test_uuid7_has_version_variant_and_time_order():
     assert first.variant == uuid.RFC_4122
     assert str(first) < str(later)
     assert first.int >> 80 == 1_700_000_000_000
+
+
+def test_uuid7_is_spelled_as_uuid_spells_it():
+    for rand in (b"\x00" * 10, b"\xff" * 10, bytes(range(10))):
+        text = uuid7(now_ns=1_700_000_000_123_000_000, rand=rand)
+        assert text == str(uuid.UUID(text))
