@@ -107,7 +107,7 @@ QUICK = Size(
     stage_repeats=1,
     pipeline_seconds=10.0,
     pipeline_trials=4,
-    pipeline_trial_seconds=5.0,
+    pipeline_trial_seconds=6.0,
     pipeline_start_rate=5_000,
     alert_events=20_000,
 )
@@ -133,7 +133,7 @@ FULL = Size(
     stage_repeats=3,
     pipeline_seconds=30.0,
     pipeline_trials=5,
-    pipeline_trial_seconds=8.0,
+    pipeline_trial_seconds=10.0,
     pipeline_start_rate=5_000,
     alert_events=50_000,
 )
