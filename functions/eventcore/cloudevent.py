@@ -148,7 +148,12 @@ class CloudEvent(NamedTuple):
     @property
     def is_json(self) -> bool:
         """Whether the data is JSON (absent content type means JSON in structured mode)."""
-        return is_json_content_type(self.datacontenttype or JSON_CONTENT_TYPE)
+        content_type = self.datacontenttype
+        return (
+            content_type is None
+            or content_type == JSON_CONTENT_TYPE
+            or (is_json_content_type(content_type))
+        )
 
     def data_bytes(self) -> bytes | None:
         """The data as it travels in binary mode (Kafka value, HTTP body)."""

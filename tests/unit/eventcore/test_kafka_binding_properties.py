@@ -122,3 +122,16 @@ def test_any_record_reads_back_as_attributes_with_its_coordinates(key, value, he
     )
     if key is not None:
         assert "partitionkey" in attributes
+
+
+@settings(max_examples=200)
+@given(event=events())
+def test_headers_are_the_structured_attributes_in_their_order(event):
+    # What outside readers (kcat, the CloudEvents SDK, a KafkaSource) see: every
+    # attribute but the data and the partition key, as text, in structured() order.
+    expected = [
+        ("content-type" if name == "datacontenttype" else f"ce_{name}", header_text(value).encode())
+        for name, value in event.structured().items()
+        if name not in {"data", "data_base64", "partitionkey"}
+    ]
+    assert to_record(event).headers == expected
