@@ -44,6 +44,8 @@ from bench.stats import median, percentile
 from bench.sustained import (
     END_LAG_S,
     GROWTH_SHARE,
+    ROUND,
+    STEP_DOWN,
     Sample,
     Verdict,
     judge,
@@ -68,6 +70,11 @@ GROUPS = ("persist", "alert")
 
 
 # --- pure helpers -------------------------------------------------------------
+
+
+def lower(rate: int, step: float) -> int:
+    """``rate`` times ``step``, rounded as the search rounds rates."""
+    return max(ROUND, round(rate * step / ROUND) * ROUND)
 
 
 def per_request(rate: int) -> int:
@@ -131,7 +138,7 @@ class Run:
 def row(
     size: Size,
     l1: float,
-    search: Sequence[Run],
+    tried: Sequence[Run],
     runs: Sequence[Run],
     settings: Mapping[str, Any],
 ) -> Row:
@@ -159,7 +166,7 @@ def row(
             "runs_events_per_s": [round(r.acked_rate) for r in runs],
             "runs_sustained": [r.verdict.why or "sustained" for r in runs],
             "search_seconds": size.pipeline_trial_seconds,
-            "search": {str(r.rate): r.verdict.why or "sustained" for r in search},
+            "search": {str(r.rate): r.verdict.why or "sustained" for r in tried},
             "cpu_cores": dict(typical.cores),
             "lag_samples": {
                 group: [s.lags.get(group, 0) for s in typical.samples] for group in GROUPS
@@ -174,6 +181,39 @@ def row(
             "drain_s": typical.drain_s,
         },
     )
+
+
+def search(
+    offered: Callable[[int, float], Run], start: int, count: int, seconds: float
+) -> tuple[list[Run], int]:
+    """At most ``count`` runs of ``seconds`` from ``start``, each rate chosen by
+    ``next_rate``; those runs, and the rate the timed runs go at: the highest
+    sustained, else a step below the lowest tried."""
+    runs: list[Run] = []
+    tried: dict[int, bool] = {}
+    rate: int | None = start
+    while rate is not None and len(runs) < count:
+        runs.append(offered(rate, seconds))
+        tried[rate] = runs[-1].verdict.sustained
+        rate = next_rate(tried)
+    sustained = [rate for rate, ok in tried.items() if ok]
+    return runs, max(sustained) if sustained else lower(min(tried), STEP_DOWN)
+
+
+def timed_runs(
+    offered: Callable[[int, float], Run], rate: int, count: int, seconds: float
+) -> list[Run]:
+    """``count`` runs of ``seconds`` at ``rate``; a run that is not sustained is
+    run again ``RETRY_STEP`` lower, at most ``RETRIES`` times in all (then kept)."""
+    runs: list[Run] = []
+    retries = RETRIES
+    while len(runs) < count:
+        found = offered(rate, seconds)
+        if not found.verdict.sustained and retries > 0:
+            retries, rate = retries - 1, lower(rate, RETRY_STEP)
+            continue
+        runs.append(found)
+    return runs
 
 
 # --- I/O ----------------------------------------------------------------------
@@ -278,23 +318,8 @@ def run(
 
         # Not judged: the bridge's first fetches, the connections and the instances.
         offered(rate, size.warmup_seconds)
-        search: list[Run] = []
-        tried: dict[int, bool] = {}
-        next_one: int | None = rate
-        while next_one is not None and len(search) < size.pipeline_trials:
-            search.append(offered(next_one, size.pipeline_trial_seconds))
-            tried[next_one] = search[-1].verdict.sustained
-            next_one = next_rate(tried)
-        sustained = [r for r, ok in tried.items() if ok]
-        rate = max(sustained) if sustained else round(min(tried) * RETRY_STEP)
-        runs: list[Run] = []
-        retries = RETRIES
-        while len(runs) < size.stage_repeats:
-            timed = offered(rate, size.pipeline_seconds)
-            if not timed.verdict.sustained and retries > 0:
-                retries, rate = retries - 1, round(rate * RETRY_STEP)
-                continue
-            runs.append(timed)
+        tried, rate = search(offered, rate, size.pipeline_trials, size.pipeline_trial_seconds)
+        runs = timed_runs(offered, rate, size.stage_repeats, size.pipeline_seconds)
         instances = {name: stack.instances(name) for name in ("publish", *GROUPS)}
     bridge = BridgeSettings.from_env(stack.env, targets={})
     settings = {
@@ -312,4 +337,4 @@ def run(
         "instances_after": instances,
         "autoscaler": dict(stack.autoscaler),
     }
-    return [row(size, l1, search, runs, settings)]
+    return [row(size, l1, tried, runs, settings)]

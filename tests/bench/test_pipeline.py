@@ -3,11 +3,13 @@ rate, where it starts, the request size and the row from its runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from bench.latency import Sent
 from bench.offsets import lag
-from bench.pipeline import Run, per_request, row
+from bench.pipeline import Run, per_request, row, search, timed_runs
 from bench.sizes import FULL
 from bench.sustained import Sample, growth, judge, next_rate, start_rate
 
@@ -165,3 +167,48 @@ def test_a_row_with_an_unsustained_run_or_under_a_quarter_of_l1_misses_its_targe
     found = row(FULL, 100_000.0, [], runs, {})
     assert [t.met for t in found.targets] == [False, False]
     assert found.settings["runs_sustained"][1].startswith("alert: lag")
+
+
+def pipeline_of(
+    capacity: int, flaky: int = 0
+) -> tuple[list[tuple[int, float]], Callable[[int, float], Run]]:
+    """A fake ``offered``: sustained up to ``capacity`` events/s (the first
+    ``flaky`` runs fail whatever the rate); and the (rate, seconds) it was offered."""
+    offers: list[tuple[int, float]] = []
+
+    def offered(rate: int, seconds: float) -> Run:
+        offers.append((rate, seconds))
+        behind = rate > capacity or len(offers) <= flaky
+        return run_at(rate, lags=samples(*[(0, 3_000 * i) for i in range(11)]) if behind else None)
+
+    return offers, offered
+
+
+def test_the_search_finds_the_capacity_within_its_precision_in_bounded_runs():
+    offers, offered = pipeline_of(capacity=12_000)
+    runs, rate = search(offered, 10_000, count=5, seconds=8.0)
+    # 11,000 sustained and 12,200 not are within 15%: done after four runs.
+    assert [r for r, _ in offers] == [10_000, 15_000, 12_200, 11_000]
+    assert {seconds for _, seconds in offers} == {8.0}
+    assert len(runs) == 4
+    assert rate == 11_000
+    offers, offered = pipeline_of(capacity=12_000)
+    assert search(offered, 10_000, count=2, seconds=8.0)[1] == 10_000  # bounded in count
+
+
+def test_a_search_that_sustains_nothing_goes_on_a_step_below_the_lowest_rate_tried():
+    _, offered = pipeline_of(capacity=0)
+    runs, rate = search(offered, 10_000, count=3, seconds=8.0)
+    assert [r.rate for r in runs] == [10_000, 6_000, 3_600]
+    assert rate == 2_200
+
+
+def test_timed_runs_repeat_a_run_that_was_not_sustained_a_step_lower_a_bounded_number_of_times():
+    offers, offered = pipeline_of(capacity=20_000, flaky=1)
+    runs = timed_runs(offered, 10_000, count=3, seconds=30.0)
+    assert [r.rate for r in runs] == [8_500, 8_500, 8_500]
+    assert [r for r, _ in offers] == [10_000, 8_500, 8_500, 8_500]
+    _, offered = pipeline_of(capacity=0)
+    runs = timed_runs(offered, 10_000, count=3, seconds=30.0)
+    assert [r.rate for r in runs] == [7_200, 7_200, 7_200]  # after two retries, kept
+    assert not any(r.verdict.sustained for r in runs)
