@@ -69,6 +69,13 @@ class Worker:
         self._retry_after: float | None = None
         self._unwell = 0
         self._paused = False
+        # The partitions assigned to this worker now, each with the number of
+        # the assignment that gave it. A record fetched before its partition
+        # was revoked or lost is no longer this worker's to send or commit,
+        # even when the partition came back (it is fetched again from the
+        # committed offset then).
+        self._owned: dict[int, int] = {}
+        self._assignments = 0
         # this worker's part of the function's gauges, which its other consumers share
         self._gauged = {"in_flight": 0, "waiting": 0}
 
@@ -132,10 +139,17 @@ class Worker:
         a POST is out, records gather in the client, so batches grow with the
         load; an event alone is not held back."""
         budget = self._budget()
-        messages = consumer.consume(1, self._idle_timeout())
-        if messages and budget > 1:
-            messages += consumer.consume(budget - 1, self.settings.batch_window_s)
-        return messages
+        first = consumer.consume(1, self._idle_timeout())
+        if not first or budget <= 1:
+            return first
+        owned = dict(self._owned)
+        more = consumer.consume(budget - 1, self.settings.batch_window_s)
+        # The second call may have served a rebalance: what the first call
+        # handed out of a partition assigned anew since is stale.
+        first = [
+            m for m in first if self._owned.get(m.partition() or 0) == owned.get(m.partition() or 0)
+        ]
+        return first + more
 
     def _idle_timeout(self) -> float:
         """How long to wait for a first record: until a held record is due again."""
@@ -160,6 +174,8 @@ class Worker:
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("%s: assigned %s", self.group, [p.partition for p in partitions])
+        self._assignments += 1
+        self._owned.update((p.partition, self._assignments) for p in partitions)
         if self._paused:
             consumer.pause(partitions)
         self.ready.set()
@@ -174,6 +190,8 @@ class Worker:
 
     def _forget(self, partitions: list[TopicPartition], how: str) -> None:
         numbers = [p.partition for p in partitions]
+        for number in numbers:
+            self._owned.pop(number, None)
         dropped = self._inflight.drop(numbers)
         dropped_ids = {id(record) for record in dropped}
         self._backlog = [r for r in self._backlog if id(r) not in dropped_ids]
@@ -192,6 +210,8 @@ class Worker:
             if error is not None:
                 log.warning("%s: %s", self.group, error)
                 continue
+            if message.partition() not in self._owned:
+                continue  # taken away since it was fetched; its new owner has it
             records.append(
                 Record(
                     topic=message.topic() or "",
