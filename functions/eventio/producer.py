@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -12,6 +13,27 @@ from eventcore.kafka_binding import KafkaRecord
 from eventio.errors import DeliveryError
 
 _PENDING = "no acknowledgement before the deadline"
+Callback = Callable[[KafkaError | None, Message], None]
+_Headers = list[tuple[str, str | bytes | None]]
+
+
+class _Outcomes:
+    """Each record's outcome by index: pending until its delivery report,
+    then None (acknowledged) or why not."""
+
+    def __init__(self, count: int) -> None:
+        self.problems: list[str | None] = [_PENDING] * count
+
+    @property
+    def failed(self) -> bool:
+        return any(problem is not None for problem in self.problems)
+
+    def report(self, index: int, error: KafkaError | None, _message: Message) -> None:
+        self.problems[index] = None if error is None else str(error)
+
+    def fail_from(self, index: int, problem: str) -> None:
+        """The records from ``index`` on were never handed to the client."""
+        self.problems[index:] = [problem] * (len(self.problems) - index)
 
 
 class EventProducer:
@@ -27,7 +49,13 @@ class EventProducer:
                 "client.id": client_id,
                 "enable.idempotence": True,
                 "acks": "all",
-                "linger.ms": 1,
+                # send() flushes as soon as it has handed over its records, and
+                # a flush sends at once whatever the linger: this only keeps the
+                # client from sending a request's first records in small
+                # batches while it still hands over the rest. Measured on
+                # 1,000-record sends: from 1 ms to 20, Kafka's CPU per record
+                # halves and one record alone is acknowledged as fast.
+                "linger.ms": 20,
                 # librdkafka gives up on a record before we stop waiting for it,
                 # so a record we report as failed is never delivered later.
                 "message.timeout.ms": int(timeout_s * 1000),
@@ -37,43 +65,39 @@ class EventProducer:
 
     def send(self, topic: str, records: Sequence[KafkaRecord]) -> None:
         """Produce every record and wait for all acknowledgements; DeliveryError if any failed."""
-        outcomes: list[str | None] = [_PENDING] * len(records)
+        outcomes = _Outcomes(len(records))
         deadline = time.monotonic() + self._timeout_s + 1.0
-
-        def acknowledged(index: int) -> Any:
-            def on_delivery(error: KafkaError | None, _message: Message) -> None:
-                outcomes[index] = None if error is None else str(error)
-
-            return on_delivery
-
         for index, record in enumerate(records):
-            problem = self._produce(topic, record, acknowledged(index), deadline)
+            # Each record's callback knows its index: a C partial costs less
+            # than a closure, and librdkafka keeps no other per-record handle.
+            problem = self._produce(topic, record, partial(outcomes.report, index), deadline)
             if problem is not None:
-                outcomes[index:] = [problem] * (len(records) - index)
+                outcomes.fail_from(index, problem)
                 break
         if self._producer.flush(max(0.0, deadline - time.monotonic())) > 0:
             # Out of time: what is still queued here must not be sent after
             # the caller was told it failed.
             self._producer.purge(in_queue=True, in_flight=False)
             self._producer.flush(0.5)
-        if any(outcome is not None for outcome in outcomes):
-            raise DeliveryError(outcomes)
+        if outcomes.failed:
+            raise DeliveryError(outcomes.problems)
 
     def close(self) -> None:
         self._producer.flush(self._timeout_s)
 
     def _produce(
-        self, topic: str, record: KafkaRecord, callback: Any, deadline: float
+        self, topic: str, record: KafkaRecord, callback: Callback, deadline: float
     ) -> str | None:
         """Hand one record to the client; the reason when it could not."""
-        headers: list[tuple[str, str | bytes | None]] = list(record.headers)
         while True:
             try:
                 self._producer.produce(
                     topic,
                     key=record.key,
                     value=record.value,
-                    headers=headers,
+                    # Read only, so bytes values are fine where the stub says
+                    # a list of str, bytes or None; no copy to satisfy it.
+                    headers=cast(_Headers, record.headers),
                     on_delivery=callback,
                 )
                 return None
