@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import io
 from dataclasses import dataclass
 from functools import cache
@@ -24,9 +26,26 @@ class Publisher:
     producer: EventProducer
 
 
+# glibc's mallopt: how much freed memory at the heap's top it keeps (default 128 KB).
+_M_TRIM_THRESHOLD = -1
+
+
+def keep_freed_memory(limit: int = 64 << 20) -> None:
+    """Keep what a request frees for the next one, up to ``limit`` bytes.
+
+    A batch allocates and frees a few MB; glibc would hand it back to the
+    system after each request and fault it in again for the next. On the
+    benchmark's VMs that cost about 2 µs of every event's 7 in publish.
+    Nothing happens where the C library is not glibc.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(_M_TRIM_THRESHOLD, limit)
+
+
 @cache
 def publisher() -> Publisher:
     """Made on the first call, kept for the life of the process."""
+    keep_freed_memory()
     settings = FunctionSettings.from_env()
     producer = EventProducer(
         settings.bootstrap_servers, "eventfn-publish", settings.produce_timeout_s
