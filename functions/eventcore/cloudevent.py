@@ -152,7 +152,7 @@ class CloudEvent(NamedTuple):
         return (
             content_type is None
             or content_type == JSON_CONTENT_TYPE
-            or (is_json_content_type(content_type))
+            or is_json_content_type(content_type)
         )
 
     def data_bytes(self) -> bytes | None:
