@@ -10,9 +10,8 @@ Reading back adds the record's coordinates as the extensions ``kafkatopic``,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -27,6 +26,7 @@ from eventcore.cloudevent import (
 )
 
 HEADER_PREFIX = "ce_"
+_PREFIX_LENGTH = len(HEADER_PREFIX)
 CONTENT_TYPE = "content-type"
 COORDINATES = ("kafkatopic", "kafkapartition", "kafkaoffset")
 # What a record that is no CloudEvent becomes, as Knative's KafkaSource names it.
@@ -36,9 +36,8 @@ Headers = Sequence[tuple[str, bytes | str | None]]
 _SPECVERSION_HEADER = (HEADER_PREFIX + "specversion", SPECVERSION.encode())
 
 
-@dataclass(frozen=True)
-class KafkaRecord:
-    """What to produce: key, value and headers."""
+class KafkaRecord(NamedTuple):
+    """What to produce: key, value and headers (a named tuple: one per event)."""
 
     key: bytes | None
     value: bytes | None
@@ -88,30 +87,31 @@ def from_record(
     The result is not validated: the function that receives it decides whether
     it is an acceptable event, and says so in its batch result.
     """
-    named = {name.lower(): _text(raw) for name, raw in headers or ()}
-    content_type = named.get(CONTENT_TYPE)
-    if HEADER_PREFIX + "specversion" in named:
-        attributes = _binary(named, content_type, value)
+    # One pass over the headers: the ce_* attributes and the content type.
+    attributes: dict[str, Any] = {}
+    content_type: str | None = None
+    for name, raw in headers or ():
+        lowered = name.lower()
+        if lowered.startswith(HEADER_PREFIX):
+            attributes[lowered[_PREFIX_LENGTH:]] = (
+                raw.decode(errors="replace") if isinstance(raw, bytes) else _text(raw)
+            )
+        elif lowered == CONTENT_TYPE:
+            content_type = _text(raw)
+    if "specversion" in attributes:
+        if content_type:
+            attributes["datacontenttype"] = content_type
+        if value:
+            attributes.update(data_attributes(value, content_type))
     elif content_type and media_type(content_type) == STRUCTURED:
         attributes = _structured(value) or _foreign(topic, partition, offset, value, timestamp_ms)
     else:
         attributes = _foreign(topic, partition, offset, value, timestamp_ms)
     if key is not None and PARTITION_KEY not in attributes:
         attributes[PARTITION_KEY] = key.decode(errors="replace")
-    attributes.update(zip(COORDINATES, (topic, partition, offset), strict=True))
-    return attributes
-
-
-def _binary(named: dict[str, str], content_type: str | None, value: bytes | None) -> dict[str, Any]:
-    attributes: dict[str, Any] = {
-        name[len(HEADER_PREFIX) :]: text
-        for name, text in named.items()
-        if name.startswith(HEADER_PREFIX)
-    }
-    if content_type:
-        attributes["datacontenttype"] = content_type
-    if value:
-        attributes.update(data_attributes(value, content_type))
+    attributes["kafkatopic"] = topic
+    attributes["kafkapartition"] = partition
+    attributes["kafkaoffset"] = offset
     return attributes
 
 
