@@ -42,7 +42,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--quick", dest="size", action="store_const", const=QUICK, help="about 2 minutes"
     )
     mode.add_argument(
-        "--full", dest="size", action="store_const", const=FULL, help="at most 10 minutes (default)"
+        "--full", dest="size", action="store_const", const=FULL, help="10-13 minutes (default)"
     )
     parser.add_argument(
         "--out", type=Path, default=ROOT / ".run" / "bench", help="results folder (.run/bench)"

@@ -1,7 +1,9 @@
 """How big a run is: the counts and durations of every row, per mode.
 
 ``TINY`` is the smoke test's size (it proves the command works, its figures
-mean little), ``QUICK`` takes about two minutes in all, ``FULL`` at most ten.
+mean little), ``QUICK`` takes about two minutes in all, ``FULL`` ten to thirteen
+(rows 8 and 9 run three times; row 8 steps down, a bounded number of times, when
+a run was not sustained).
 Counts bound every run, durations bound the timed ones: nothing waits on
 traffic that never ends.
 """
