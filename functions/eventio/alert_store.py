@@ -10,6 +10,7 @@ batch finds every one of its events applied already.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.types.json import Jsonb
 
 from eventcore.evaluation import WindowAdd
 from eventcore.instances import EventRef, Instance, Key, State, Transition
@@ -35,47 +35,89 @@ _COLUMNS = (
     "last_seen_at, first_event_source, first_event_id, event_source, event_id, event_type, "
     "event_time, event_count, value, message, transitions"
 )
+# Each statement takes its rows as one JSON array (json_to_recordset): one round
+# trip for the batch, and orjson writes it in C, where psycopg would dump each
+# element of an array in Python. Times go as RFC 3339 text (exact to the
+# microsecond), numbers through _float (JSON has no infinity).
 _SAVE = """
-UPDATE alerts SET state = %s, started_at = %s, fired_at = %s, ended_at = %s,
-    last_true_at = %s, cleared_at = %s, last_seen_at = %s,
-    first_event_source = %s, first_event_id = %s, event_source = %s, event_id = %s,
-    event_type = %s, event_time = %s, event_count = %s, value = %s, message = %s,
-    transitions = %s, severity = %s, threshold = %s, notify = notify OR %s,
-    updated_at = now()
-WHERE id = %s
+UPDATE alerts a SET state = u.state, started_at = u.started_at, fired_at = u.fired_at,
+    ended_at = u.ended_at, last_true_at = u.last_true_at, cleared_at = u.cleared_at,
+    last_seen_at = u.last_seen_at, first_event_source = u.first_event_source,
+    first_event_id = u.first_event_id, event_source = u.event_source,
+    event_id = u.event_id, event_type = u.event_type, event_time = u.event_time,
+    event_count = u.event_count, value = u.value, message = u.message,
+    transitions = u.transitions, severity = u.severity, threshold = u.threshold,
+    notify = a.notify OR u.notify, updated_at = now()
+FROM json_to_recordset(%s::json) AS u(id text, state text, started_at timestamptz,
+    fired_at timestamptz, ended_at timestamptz, last_true_at timestamptz,
+    cleared_at timestamptz, last_seen_at timestamptz, first_event_source text,
+    first_event_id text, event_source text, event_id text, event_type text,
+    event_time timestamptz, event_count bigint, value float8, message text,
+    transitions integer, severity text, threshold float8, notify boolean)
+WHERE a.id = u.id
 """
-_TRANSITION = """
+_TRANSITIONS = """
 INSERT INTO alert_transitions (alert_id, seq, from_state, to_state, at, reason,
                                event_source, event_id, value)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+SELECT * FROM json_to_recordset(%s::json) AS t(alert_id text, seq integer,
+    from_state text, to_state text, at timestamptz, reason text, event_source text,
+    event_id text, value float8)
 """
+_CREATE = """
+INSERT INTO alerts (id, rule, group_key, labels, state)
+SELECT id, rule, group_key, labels, 'inactive'
+FROM json_to_recordset(%s::json) AS k(id text, rule text, group_key text, labels jsonb)
+ON CONFLICT (id) DO NOTHING
+"""
+# Answers the pairs applied before (nearly always none), not the many new ones.
 _APPLY_ONCE = """
-INSERT INTO alert_applied_events (rule, event_source, event_id)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])
-ON CONFLICT DO NOTHING
-RETURNING rule, event_source, event_id
+WITH pairs AS (
+    SELECT * FROM json_to_recordset(%s::json) AS p(rule text, event_source text, event_id text)
+), applied AS (
+    INSERT INTO alert_applied_events (rule, event_source, event_id)
+    SELECT * FROM pairs
+    ON CONFLICT DO NOTHING
+    RETURNING rule, event_source, event_id
+)
+SELECT * FROM pairs EXCEPT ALL SELECT * FROM applied
 """
+_MARK_LATE = """
+UPDATE alert_applied_events a SET late = true
+FROM json_to_recordset(%s::json) AS p(rule text, event_source text, event_id text)
+WHERE a.rule = p.rule AND a.event_source = p.event_source AND a.event_id = p.event_id
+"""
+# Answers the rows refused (their window closed meanwhile), by their number.
 _ADD_TO_WINDOWS = """
-INSERT INTO alert_windows AS w (alert_id, rule, group_key, labels, window_start, window_end,
-    closes_at, count, total, low, high, last_event_source, last_event_id, last_event_type,
-    last_event_time)
-SELECT id, rule, grp, labels::jsonb, to_timestamp(s), to_timestamp(e), to_timestamp(c),
-       n, t, lo, hi, src, eid, typ, to_timestamp(tm)
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[],
-    %s::float8[], %s::bigint[], %s::float8[], %s::float8[], %s::float8[], %s::text[],
-    %s::text[], %s::text[], %s::float8[])
-    AS u(id, rule, grp, labels, s, e, c, n, t, lo, hi, src, eid, typ, tm)
-ON CONFLICT (alert_id, window_start) DO UPDATE SET
-    count = w.count + EXCLUDED.count,
-    total = w.total + EXCLUDED.total,
-    low = LEAST(w.low, EXCLUDED.low),
-    high = GREATEST(w.high, EXCLUDED.high),
-    last_event_source = EXCLUDED.last_event_source,
-    last_event_id = EXCLUDED.last_event_id,
-    last_event_type = EXCLUDED.last_event_type,
-    last_event_time = EXCLUDED.last_event_time
-WHERE NOT w.closed
-RETURNING alert_id, window_start
+WITH u AS (
+    SELECT * FROM json_to_recordset(%s::json) AS u(n integer, id text, rule text, grp text,
+        labels jsonb, s timestamptz, e timestamptz, c timestamptz, count bigint,
+        total float8, low float8, high float8, src text, eid text, typ text,
+        tm timestamptz)
+), taken AS (
+    INSERT INTO alert_windows AS w (alert_id, rule, group_key, labels, window_start,
+        window_end, closes_at, count, total, low, high, last_event_source, last_event_id,
+        last_event_type, last_event_time)
+    SELECT id, rule, grp, labels, s, e, c, count, total, low, high, src, eid, typ, tm
+    FROM u ORDER BY n
+    ON CONFLICT (alert_id, window_start) DO UPDATE SET
+        count = w.count + EXCLUDED.count,
+        total = w.total + EXCLUDED.total,
+        low = LEAST(w.low, EXCLUDED.low),
+        high = GREATEST(w.high, EXCLUDED.high),
+        last_event_source = EXCLUDED.last_event_source,
+        last_event_id = EXCLUDED.last_event_id,
+        last_event_type = EXCLUDED.last_event_type,
+        last_event_time = EXCLUDED.last_event_time
+    WHERE NOT w.closed
+    RETURNING alert_id, window_start
+)
+SELECT n FROM u
+WHERE NOT EXISTS (SELECT FROM taken WHERE taken.alert_id = u.id AND taken.window_start = u.s)
+"""
+_CLOSE_WINDOWS = """
+UPDATE alert_windows w SET closed = true
+FROM json_to_recordset(%s::json) AS c(alert_id text, window_start timestamptz)
+WHERE w.alert_id = c.alert_id AND w.window_start = c.window_start
 """
 _DUE_WINDOWS = """
 SELECT alert_id, rule, labels, group_key, window_start, window_end, count, total, low, high,
@@ -158,24 +200,20 @@ class AlertTransaction:
         if not found:
             return []
         pairs = {(m.rule.name, m.event.source, m.event.id) for m in found}
-        columns = [list(column) for column in zip(*sorted(pairs), strict=True)]
-        fresh = set(self._cursor.execute(_APPLY_ONCE, columns).fetchall())
+        # in key order, as every batch inserts them: two batches never deadlock
+        before = set(self._execute(_APPLY_ONCE, _pairs(sorted(pairs))).fetchall())
         first = []
         for m in found:
             pair = (m.rule.name, m.event.source, m.event.id)
-            if pair in fresh:
-                fresh.discard(pair)
+            if pair not in before:
+                before.add(pair)  # a second copy in this batch is not fresh
                 first.append(m)
         return first
 
     def mark_late(self, late: Iterable[Match]) -> None:
         pairs = sorted({(m.rule.name, m.event.source, m.event.id) for m in late})
         if pairs:
-            self._cursor.executemany(
-                "UPDATE alert_applied_events SET late = true "
-                "WHERE rule = %s AND event_source = %s AND event_id = %s",
-                pairs,
-            )
+            self._execute(_MARK_LATE, _pairs(pairs))
 
     def add_to_windows(self, adds: Sequence[WindowAdd]) -> list[WindowAdd]:
         """Add to the windows, in one statement; those refused because their
@@ -187,31 +225,30 @@ class AlertTransaction:
             tallies[slot] = (add, tally.add(add.number))
         if not tallies:
             return []
+        slots = sorted(tallies)
         rows = [
-            (
-                add.key.id,
-                add.key.rule,
-                add.key.group_key,
-                # as text: psycopg dumps a list of str far faster than of Jsonb
-                orjson.dumps(dict(add.key.labels)).decode(),
-                # times as epoch seconds: floats dump faster than datetimes
-                add.span.start.timestamp(),
-                add.span.end.timestamp(),
-                add.closes_at.timestamp(),
-                tally.count,
-                tally.total,
-                tally.low,
-                tally.high,
-                add.event.source,
-                add.event.id,
-                add.event.type,
-                add.event.time.timestamp() if add.event.time else None,
-            )
-            for add, tally in (tallies[slot] for slot in sorted(tallies))
+            {
+                "n": n,
+                "id": add.key.id,
+                "rule": add.key.rule,
+                "grp": add.key.group_key,
+                "labels": add.key.labels,
+                "s": add.span.start,
+                "e": add.span.end,
+                "c": add.closes_at,
+                "count": tally.count,
+                "total": _float(tally.total),
+                "low": _float(tally.low),
+                "high": _float(tally.high),
+                "src": add.event.source,
+                "eid": add.event.id,
+                "typ": add.event.type,
+                "tm": add.event.time,
+            }
+            for n, (add, tally) in enumerate(tallies[slot] for slot in slots)
         ]
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        taken = set(self._cursor.execute(_ADD_TO_WINDOWS, columns).fetchall())
-        return [a for a in adds if (a.key.id, a.span.start) not in taken]
+        refused = {slots[n] for (n,) in self._execute(_ADD_TO_WINDOWS, rows).fetchall()}
+        return [a for a in adds if (a.key.id, a.span.start) in refused]
 
     def due_windows(self, now: datetime, lateness: Mapping[str, float]) -> list[ClosedWindow]:
         """Windows whose time is up at ``now``, marked closed. A window of a rule
@@ -233,9 +270,8 @@ class AlertTransaction:
                 )
             )
         if closed:
-            self._cursor.executemany(
-                "UPDATE alert_windows SET closed = true WHERE alert_id = %s AND window_start = %s",
-                [(c.key.id, c.start) for c in closed],
+            self._execute(
+                _CLOSE_WINDOWS, [{"alert_id": c.key.id, "window_start": c.start} for c in closed]
             )
         return [c for c in closed if c.key.rule in lateness]
 
@@ -244,10 +280,12 @@ class AlertTransaction:
         of ``create`` are made (inactive) first if they do not."""
         made = sorted({k.id: k for k in create}.values(), key=lambda k: k.id)
         if made:
-            self._cursor.executemany(
-                "INSERT INTO alerts (id, rule, group_key, labels, state) "
-                "VALUES (%s, %s, %s, %s, 'inactive') ON CONFLICT (id) DO NOTHING",
-                [(k.id, k.rule, k.group_key, Jsonb(dict(k.labels))) for k in made],
+            self._execute(
+                _CREATE,
+                [
+                    {"id": k.id, "rule": k.rule, "group_key": k.group_key, "labels": k.labels}
+                    for k in made
+                ],
             )
         wanted = sorted({k.id for k in keys} | {k.id for k in made})
         return self._select("WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (wanted,))
@@ -285,27 +323,13 @@ class AlertTransaction:
         notifying = {t.instance.id for t in transitions if t.notifies}
         changed = [i for iid, i in sorted(after.items()) if before.get(iid) != i]
         if changed:
-            self._cursor.executemany(
-                _SAVE, [_row(i, rules.get(i.rule), i.id in notifying) for i in changed]
-            )
+            self._execute(_SAVE, [_row(i, rules.get(i.rule), i.id in notifying) for i in changed])
         if transitions:
-            self._cursor.executemany(
-                _TRANSITION,
-                [
-                    (
-                        t.instance.id,
-                        t.seq,
-                        t.before.value,
-                        t.after.value,
-                        t.at,
-                        t.reason,
-                        t.instance.last_event.source if t.instance.last_event else None,
-                        t.instance.last_event.id if t.instance.last_event else None,
-                        t.instance.value,
-                    )
-                    for t in transitions
-                ],
-            )
+            self._execute(_TRANSITIONS, [_transition_row(t) for t in transitions])
+
+    def _execute(self, statement: str, rows: list[dict[str, Any]]) -> psycopg.Cursor[Any]:
+        """``statement`` with ``rows`` as its one JSON parameter."""
+        return self._cursor.execute(statement, (orjson.dumps(rows).decode(),))
 
     def _select(self, where: str, params: tuple[Any, ...]) -> dict[str, Instance]:
         rows = self._cursor.execute(
@@ -339,28 +363,54 @@ def _instance(row: Sequence[Any]) -> Instance:
     )
 
 
-def _row(instance: Instance, rule: Rule | None, notify: bool) -> tuple[Any, ...]:
+def _row(instance: Instance, rule: Rule | None, notify: bool) -> dict[str, Any]:
     first, last = instance.first_event, instance.last_event
-    return (
-        instance.state.value,
-        instance.started_at,
-        instance.fired_at,
-        instance.ended_at,
-        instance.last_true_at,
-        instance.cleared_at,
-        instance.last_seen_at,
-        first.source if first else None,
-        first.id if first else None,
-        last.source if last else None,
-        last.id if last else None,
-        last.type if last else None,
-        last.time if last else None,
-        instance.event_count,
-        instance.value,
-        instance.message,
-        instance.transitions,
-        rule.severity if rule else "",
-        rule.threshold if rule else None,
-        notify,
-        instance.id,
-    )
+    return {
+        "id": instance.id,
+        "state": instance.state.value,
+        "started_at": instance.started_at,
+        "fired_at": instance.fired_at,
+        "ended_at": instance.ended_at,
+        "last_true_at": instance.last_true_at,
+        "cleared_at": instance.cleared_at,
+        "last_seen_at": instance.last_seen_at,
+        "first_event_source": first.source if first else None,
+        "first_event_id": first.id if first else None,
+        "event_source": last.source if last else None,
+        "event_id": last.id if last else None,
+        "event_type": last.type if last else None,
+        "event_time": last.time if last else None,
+        "event_count": instance.event_count,
+        "value": _float(instance.value),
+        "message": instance.message,
+        "transitions": instance.transitions,
+        "severity": rule.severity if rule else "",
+        "threshold": _float(rule.threshold) if rule else None,
+        "notify": notify,
+    }
+
+
+def _transition_row(transition: Transition) -> dict[str, Any]:
+    instance, last = transition.instance, transition.instance.last_event
+    return {
+        "alert_id": instance.id,
+        "seq": transition.seq,
+        "from_state": transition.before.value,
+        "to_state": transition.after.value,
+        "at": transition.at,
+        "reason": transition.reason,
+        "event_source": last.source if last else None,
+        "event_id": last.id if last else None,
+        "value": _float(instance.value),
+    }
+
+
+def _pairs(pairs: Iterable[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    return [{"rule": r, "event_source": s, "event_id": i} for r, s, i in pairs]
+
+
+def _float(number: float | None) -> float | str | None:
+    """A float for JSON: an infinite one (a sum may overflow) as PostgreSQL spells it."""
+    if number is None or math.isfinite(number):
+        return number
+    return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
