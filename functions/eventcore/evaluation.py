@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from eventcore.cloudevent import CloudEvent, parse_time
 from eventcore.instances import EventRef, Instance, Key, Transition, key, observe
-from eventcore.rules import Kind, Match, Rule, match
+from eventcore.rules import Kind, Match, Rule, match_typed, rules_for
 from eventcore.timewindows import Span, closes_at, open_spans
 
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
@@ -29,7 +29,19 @@ class WindowAdd:
 
 def matches(rules: Sequence[Rule], events: Iterable[CloudEvent]) -> list[Match]:
     """Every (rule, event) pair the rules count, in the events' order."""
-    return [found for event in events for rule in rules if (found := match(rule, event))]
+    # A batch holds a few types: each type's rules are found once, so a rule
+    # whose pattern cannot take an event costs that event nothing.
+    by_type: dict[str, list[Rule]] = {}
+    found = []
+    for event in events:
+        typed = by_type.get(event.type)
+        if typed is None:
+            typed = by_type[event.type] = rules_for(rules, event.type)
+        for rule in typed:
+            counted = match_typed(rule, event)
+            if counted is not None:
+                found.append(counted)
+    return found
 
 
 def ordered(found: Iterable[Match]) -> list[Match]:

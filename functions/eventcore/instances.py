@@ -71,13 +71,13 @@ def key(rule: Rule, labels: Mapping[str, str]) -> Key:
     """The key of ``rule``'s instance for a group: its id is the UUID of the
     MD5 of rule and group, as ``md5(rule || E'\\n' || group)::uuid`` in SQL."""
     names = rule.group_labels
-    found = _key(rule.name, names, tuple(labels[name] for name in names))
-    return Key(found.id, found.rule, dict(labels), found.group_key)
+    return _key(rule.name, names, tuple([labels[name] for name in names]))
 
 
 @lru_cache(maxsize=65536)
 def _key(rule: str, names: tuple[str, ...], values: tuple[str, ...]) -> Key:
-    # A batch names the same few groups again and again: computed once each.
+    # A batch names the same groups again and again (each match's key is asked
+    # for at each step): computed once each, and the one Key shared.
     text = _group_text(names, values)
     digest = hashlib.md5(f"{rule}\n{text}".encode(), usedforsecurity=False).hexdigest()
     return Key(str(uuid.UUID(digest)), rule, dict(zip(names, values, strict=True)), text)

@@ -34,10 +34,11 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from fnmatch import fnmatchcase
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -160,7 +161,8 @@ class Rule(BaseModel):
         "{type} {value} {op} {threshold}"
     )
 
-    @property
+    # Cached (the model is frozen): the rules are asked for each event they count.
+    @cached_property
     def kind(self) -> Kind:
         if self.window is not None:
             return Kind.WINDOW
@@ -168,11 +170,25 @@ class Rule(BaseModel):
             return Kind.ABSENCE
         return Kind.THRESHOLD
 
-    @property
+    @cached_property
     def group_labels(self) -> tuple[str, ...]:
         """The label each ``group_by`` path has in Alertmanager: an attribute's
         own name, a data path's without ``data.`` (dots as underscores)."""
         return tuple(label_name(path) for path in self.group_by)
+
+    @cached_property
+    def _group_paths(self) -> tuple[tuple[str, str | None, str], ...]:
+        """Each ``group_by`` path as (label, event attribute or None, data path)."""
+        return tuple(
+            (name, None, path.removeprefix("data."))
+            if path.startswith("data.")
+            else (name, path, "")
+            for name, path in zip(self.group_labels, self.group_by, strict=True)
+        )
+
+    @cached_property
+    def _label_upper(self) -> str | None:
+        return self.label.upper() if self.label is not None else None
 
     @model_validator(mode="after")
     def _usable(self) -> Rule:
@@ -326,15 +342,34 @@ def read_value(data: Any, path: str) -> Reading:
 def group_of(rule: Rule, event: CloudEvent) -> dict[str, str]:
     """The event's group under ``rule``: each ``group_by`` path's value as a
     label (an absent value is empty, as Prometheus treats a missing label)."""
-    return {label_name(path): _label_value(_attribute(event, path)) for path in rule.group_by}
+    data = event.data if isinstance(event.data, dict) else None
+    return {
+        name: _label_value(
+            getattr(event, attribute)
+            if attribute
+            else (_lookup(data, path) if data is not None else None)
+        )
+        for name, attribute, path in rule._group_paths
+    }
+
+
+def rules_for(rules: Sequence[Rule], event_type: str) -> list[Rule]:
+    """The rules whose type pattern takes ``event_type``, in their order."""
+    return [rule for rule in rules if fnmatchcase(event_type, rule.type)]
 
 
 def match(rule: Rule, event: CloudEvent) -> Match | None:
     """How ``rule`` counts ``event``, or None when the rule is not about it."""
     if not fnmatchcase(event.type, rule.type):
         return None
+    return match_typed(rule, event)
+
+
+def match_typed(rule: Rule, event: CloudEvent) -> Match | None:
+    """:func:`match` for an event whose type ``rule`` is known to take
+    (:func:`rules_for`): the pattern is not tried again."""
     reading = read_value(event.data, rule.field)
-    labelled = rule.label is None or (reading.label or "").upper() == rule.label.upper()
+    labelled = rule.label is None or (reading.label or "").upper() == rule._label_upper
     holds: bool | None = None
     if rule.kind is Kind.THRESHOLD:
         holds = _holds(rule, reading, labelled)
