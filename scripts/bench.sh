@@ -2,7 +2,7 @@
 # The benchmarks, each figure beside a limit measured in the same run on the
 # same machine with the same events (BENCHMARKS.md says what each row is).
 #
-#   scripts/bench.sh            full size, at most 10 minutes
+#   scripts/bench.sh            full size, about 10-13 minutes
 #   scripts/bench.sh --quick    about 2 minutes
 #   scripts/bench.sh --tiny     the smoke test's size (figures mean little)
 #   --out DIR                   results folder (default .run/bench)
