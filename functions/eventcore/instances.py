@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -79,8 +78,10 @@ def _key(rule: str, names: tuple[str, ...], values: tuple[str, ...]) -> Key:
     # A batch names the same groups again and again (each match's key is asked
     # for at each step): computed once each, and the one Key shared.
     text = _group_text(names, values)
-    digest = hashlib.md5(f"{rule}\n{text}".encode(), usedforsecurity=False).hexdigest()
-    return Key(str(uuid.UUID(digest)), rule, dict(zip(names, values, strict=True)), text)
+    h = hashlib.md5(f"{rule}\n{text}".encode(), usedforsecurity=False).hexdigest()
+    # str(uuid.UUID(h)), without building the UUID: one per new group
+    uid = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return Key(uid, rule, dict(zip(names, values, strict=True)), text)
 
 
 def _group_text(names: tuple[str, ...], values: tuple[str, ...]) -> str:

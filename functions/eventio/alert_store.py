@@ -339,6 +339,10 @@ class AlertTransaction:
         return {row[0]: _instance(row) for row in rows}
 
 
+# By value without Enum's call: every instance a batch locks is read.
+_STATES = {state.value: state for state in State}
+
+
 def _instance(row: Sequence[Any]) -> Instance:
     (iid, rule, labels, state, started, fired, ended, last_true, cleared, seen) = row[:10]
     (first_source, first_id, source, event_id, event_type, event_time) = row[10:16]
@@ -347,7 +351,7 @@ def _instance(row: Sequence[Any]) -> Instance:
         id=iid,
         rule=rule,
         labels=labels if isinstance(labels, dict) else orjson.loads(labels),
-        state=State(state),
+        state=_STATES[state],
         started_at=started,
         fired_at=fired,
         ended_at=ended,
