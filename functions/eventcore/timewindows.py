@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from eventcore.rules import Aggregate, Rule, Window
 
@@ -54,13 +55,17 @@ def spans(window: Window, at: datetime) -> list[Span]:
     size, hop = _ms(window.size), _ms(window.hop)
     moment = (at - _EPOCH) // _MS
     last = moment - moment % hop
-    found = []
-    for start in reversed(range(last, moment - size, -hop)):
-        try:
-            found.append(Span(_EPOCH + start * _MS, _EPOCH + (start + size) * _MS))
-        except OverflowError:
-            continue  # a window ending past the year 9999 cannot be kept: none for it
-    return found
+    starts = reversed(range(last, moment - size, -hop))
+    return [span for start in starts if (span := _span(start, size)) is not None]
+
+
+@lru_cache(maxsize=4096)
+def _span(start: int, size: int) -> Span | None:
+    # A batch's events fall in the same few windows: each is made once.
+    try:
+        return Span(_EPOCH + start * _MS, _EPOCH + (start + size) * _MS)
+    except OverflowError:
+        return None  # a window ending past the year 9999 cannot be kept: none for it
 
 
 def closes_at(rule: Rule, span: Span) -> datetime:
