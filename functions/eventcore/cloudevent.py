@@ -60,14 +60,11 @@ def _text(max_bytes: int) -> Callable[[Any], str | None]:
             return _EMPTY
         if "\x00" in value:
             return _NUL
-        if len(value) > max_bytes:
+        length = _utf8_length(value)
+        if length == _NOT_UTF8:
+            return _NO_UNICODE
+        if length > max_bytes:
             return f"must be at most {max_bytes} bytes in UTF-8"
-        if (length := _utf8_length(value)) > max_bytes:
-            return (
-                _NO_UNICODE
-                if length == sys.maxsize
-                else f"must be at most {max_bytes} bytes in UTF-8"
-            )
         return None
 
     return problem
@@ -298,7 +295,10 @@ def _utf8_length(text: str) -> int:
     try:
         return len(text.encode())
     except UnicodeEncodeError:
-        return sys.maxsize
+        return _NOT_UTF8
+
+
+_NOT_UTF8 = sys.maxsize
 
 
 def _join(prefix: str, name: str) -> str:
