@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -14,7 +14,6 @@ from eventio.errors import DeliveryError
 
 _PENDING = "no acknowledgement before the deadline"
 Callback = Callable[[KafkaError | None, Message], None]
-_Headers = list[tuple[str, str | bytes | None]]
 
 
 class _Outcomes:
@@ -67,10 +66,26 @@ class EventProducer:
         """Produce every record and wait for all acknowledgements; DeliveryError if any failed."""
         outcomes = _Outcomes(len(records))
         deadline = time.monotonic() + self._timeout_s + 1.0
+        produce, report = self._producer.produce, outcomes.report
         for index, record in enumerate(records):
             # Each record's callback knows its index: a C partial costs less
             # than a closure, and librdkafka keeps no other per-record handle.
-            problem = self._produce(topic, record, partial(outcomes.report, index), deadline)
+            callback = partial(report, index)
+            try:
+                produce(
+                    topic,
+                    record.value,
+                    record.key,
+                    # Read only: bytes values do where the stub says a list of
+                    # str, bytes or None, and no copy is made to satisfy it.
+                    headers=record.headers,  # type: ignore[arg-type]
+                    on_delivery=callback,
+                )
+                continue
+            except BufferError:
+                problem = self._when_room(topic, record, callback, deadline)
+            except KafkaException as error:
+                problem = str(error)
             if problem is not None:
                 outcomes.fail_from(index, problem)
                 break
@@ -85,26 +100,24 @@ class EventProducer:
     def close(self) -> None:
         self._producer.flush(self._timeout_s)
 
-    def _produce(
+    def _when_room(
         self, topic: str, record: KafkaRecord, callback: Callback, deadline: float
     ) -> str | None:
-        """Hand one record to the client; the reason when it could not."""
-        while True:
+        """The local queue is full: let deliveries drain and hand the record
+        over again, within the deadline; the reason when it could not."""
+        while time.monotonic() < deadline:
+            self._producer.poll(0.05)
             try:
                 self._producer.produce(
                     topic,
-                    key=record.key,
-                    value=record.value,
-                    # Read only, so bytes values are fine where the stub says
-                    # a list of str, bytes or None; no copy to satisfy it.
-                    headers=cast(_Headers, record.headers),
+                    record.value,
+                    record.key,
+                    headers=record.headers,  # type: ignore[arg-type]
                     on_delivery=callback,
                 )
                 return None
             except BufferError:
-                # The local queue is full: let deliveries drain, within the deadline.
-                if time.monotonic() >= deadline:
-                    return "the local producer queue stayed full"
-                self._producer.poll(0.05)
+                continue
             except KafkaException as error:
                 return str(error)
+        return "the local producer queue stayed full"

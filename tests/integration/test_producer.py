@@ -37,6 +37,16 @@ def test_a_send_returns_once_every_record_is_on_kafka_in_order(kafka_bootstrap):
         assert numbers == sorted(numbers)  # one key, one partition: in the order sent
 
 
+def test_a_send_larger_than_the_local_queue_waits_for_room(kafka_bootstrap):
+    producer = EventProducer(
+        kafka_bootstrap, "tests-producer", timeout_s=10, **{"queue.buffering.max.messages": 50}
+    )
+    try:
+        producer.send("events", records(500, "c"))  # no DeliveryError: all acknowledged
+    finally:
+        producer.close()
+
+
 def test_without_a_broker_every_record_is_reported_not_acknowledged():
     producer = EventProducer(f"127.0.0.1:{free_port()}", "tests-producer", timeout_s=1)
     with pytest.raises(DeliveryError) as caught:
