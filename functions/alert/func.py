@@ -18,6 +18,7 @@ from eventio.alert_store import AlertStore
 from eventio.alerting import AlertStage
 from eventio.alertmanager import Alertmanager
 from eventio.database import Database
+from eventio.memory import keep_freed_memory
 from eventio.producer import EventProducer
 from eventio.rulefile import RuleFile
 from eventio.settings import FunctionSettings
@@ -26,6 +27,7 @@ from eventio.settings import FunctionSettings
 @cache
 def stage() -> AlertStage:
     """Made on the first call, kept for the life of the process."""
+    keep_freed_memory()
     settings = FunctionSettings.from_env()
     rules = settings.alert_rules
     if not rules.is_absolute():

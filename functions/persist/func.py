@@ -12,12 +12,14 @@ from eventcore.batch import BatchResult
 from eventcore.cloudevent import CloudEvent
 from eventio import batch_handler
 from eventio.database import Database, EventStore
+from eventio.memory import keep_freed_memory
 from eventio.settings import FunctionSettings
 
 
 @cache
 def store() -> EventStore:
     """Made on the first call, kept for the life of the process."""
+    keep_freed_memory()
     settings = FunctionSettings.from_env()
     return EventStore(Database(settings.database_url, "eventfn-persist"))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import io
 from dataclasses import dataclass
 from functools import cache
@@ -15,6 +13,7 @@ from eventcore import ingest, kafka_binding
 from eventcore.errors import EventError
 from eventio import responses
 from eventio.errors import DeliveryError, DependencyError
+from eventio.memory import keep_freed_memory
 from eventio.producer import EventProducer
 from eventio.settings import FunctionSettings
 
@@ -24,22 +23,6 @@ class Publisher:
     settings: FunctionSettings
     defaults: ingest.Defaults
     producer: EventProducer
-
-
-# glibc's mallopt: how much freed memory at the heap's top it keeps (default 128 KB).
-_M_TRIM_THRESHOLD = -1
-
-
-def keep_freed_memory(limit: int = 64 << 20) -> None:
-    """Keep what a request frees for the next one, up to ``limit`` bytes.
-
-    A batch allocates and frees a few MB; glibc would hand it back to the
-    system after each request and fault it in again for the next. On the
-    benchmark's VMs that cost about 2 µs of every event's 7 in publish.
-    Nothing happens where the C library is not glibc.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(_M_TRIM_THRESHOLD, limit)
 
 
 @cache
