@@ -18,6 +18,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -88,7 +89,17 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def empty_tables(conn: psycopg.Connection[TupleRow]) -> None:
     """Remove every row the functions wrote; the schema stays."""
     tables = sql.SQL(", ").join(sql.Identifier(name) for name in DATA_TABLES)
-    conn.execute(sql.SQL("TRUNCATE {}").format(tables))
+    # A running alert function (the schedule pings it) may hold row locks in
+    # these tables in another order: PostgreSQL then ends one side with a
+    # deadlock, and the TRUNCATE is simply tried again.
+    for attempt in range(5):
+        try:
+            conn.execute(sql.SQL("TRUNCATE {}").format(tables))
+            return
+        except psycopg.errors.DeadlockDetected:
+            if attempt == 4:
+                raise
+            time.sleep(0.2)
 
 
 @pytest.fixture
