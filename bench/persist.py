@@ -99,10 +99,13 @@ def wait_for_rows(
             "SELECT count(*), coalesce(max(seq), %s) FROM events WHERE seq > %s", (mark, mark)
         ).fetchone()
         assert row is not None
-        seen, mark = seen + int(row[0]), int(row[1])
-        if seen >= expected:
-            # seq order is insert order; a later-committing earlier row would be
-            # missed by the increments, so the total is counted once more.
+        new, mark = int(row[0]), int(row[1])
+        seen += new
+        if seen >= expected or not new:
+            # seq order is insert order, not commit order: persist's instances
+            # write side by side, and rows of a transaction that commits later
+            # than a counted one lie below the mark. The total is counted again
+            # when the increments reach the goal or stall.
             seen = count_since(connection, seq)
             if seen >= expected:
                 return time.time()

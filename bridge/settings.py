@@ -73,6 +73,11 @@ class BridgeSettings(GroupSettings):
     # records taken from Kafka and not finished, per function, before fetching pauses
     max_in_flight: int = env("EVENTFN_BRIDGE_MAX_IN_FLIGHT", 5000)
     session_timeout_ms: int = env("EVENTFN_BRIDGE_SESSION_TIMEOUT_MS", 45000)
+    # How often finished offsets are committed (and always on a revocation and
+    # at stop), as Kafka's auto.commit.interval.ms: a commit per batch costs a
+    # broker round trip each, and a crash redelivers at most this much more,
+    # which the functions' idempotent writes absorb.
+    commit_interval_s: float = env("EVENTFN_BRIDGE_COMMIT_INTERVAL_S", 1.0)
     backoff_initial_s: float = env("EVENTFN_BRIDGE_BACKOFF_INITIAL_S", 0.5)
     backoff_cap_s: float = env("EVENTFN_BRIDGE_BACKOFF_CAP_S", 30.0)
     # sent as a bearer token when the gateway requires API keys; never logged

@@ -76,6 +76,7 @@ class Worker:
         # committed offset then).
         self._owned: dict[int, int] = {}
         self._assignments = 0
+        self._next_commit = 0.0
         # this worker's part of the function's gauges, which its other consumers share
         self._gauged = {"in_flight": 0, "waiting": 0}
 
@@ -120,7 +121,8 @@ class Worker:
                     ready += self._inflight.admit(fresh)
                     if ready:
                         self._round(consumer, http, ready)
-                    self._commit(consumer)
+                    if time.monotonic() >= self._next_commit:
+                        self._commit(consumer)
                     self._gauges()
         finally:
             # Stopping: what is done is committed; what is held is handed back
@@ -403,6 +405,7 @@ class Worker:
         self._metrics.records.labels(self.function, "dead_lettered").inc(len(dead))
 
     def _commit(self, consumer: Consumer) -> None:
+        self._next_commit = time.monotonic() + self.settings.commit_interval_s
         offsets = self._inflight.commits()
         if not offsets:
             return
