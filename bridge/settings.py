@@ -57,14 +57,15 @@ class BridgeSettings(GroupSettings):
     targets: Mapping[str, str] = env(TARGETS, factory=dict, parse=parse_targets)
     # Consumers per function, each in the group with partitions of its own: as
     # many batches in flight to a function, each partition's in order.
-    consumers: int = env("EVENTFN_BRIDGE_CONSUMERS", 3)
+    consumers: int = env("EVENTFN_BRIDGE_CONSUMERS", 2)
     # the batches' media type, from "records" or "cloudevents" (see BATCH_FORMATS)
     batch_type: str = env("EVENTFN_BRIDGE_BATCH_FORMAT", RECORDS, parse=parse_batch_format)
     max_batch: int = env("EVENTFN_BRIDGE_MAX_BATCH", 500)
     max_batch_bytes: int = env("EVENTFN_BRIDGE_MAX_BATCH_BYTES", 5 * MIB)
     # Lambda's MaximumBatchingWindowInSeconds: how long to wait for more records
-    # once one has come. 0 sends at once; batches still grow with the load.
-    batch_window_s: float = env("EVENTFN_BRIDGE_WINDOW_S", 0.0)
+    # once one has come, unless a full batch is there first. 0 sends at once,
+    # but a batch of a few events costs a function call as a full one does.
+    batch_window_s: float = env("EVENTFN_BRIDGE_WINDOW_S", 0.05)
     request_timeout_s: float = env("EVENTFN_BRIDGE_REQUEST_TIMEOUT_S", 70.0)
     max_attempts: int = env("EVENTFN_BRIDGE_MAX_ATTEMPTS", 5)
     # 0: none. Lambda's MaximumRecordAge: a failing record older than this is
