@@ -136,10 +136,9 @@ class Worker:
         return max(1, min(self.settings.max_batch, room))
 
     def _fetch(self, consumer: Consumer) -> list[Message]:
-        """Records as soon as there is one, with those already fetched behind it
-        (up to the budget), then any that come within the batch window. While
-        a POST is out, records gather in the client, so batches grow with the
-        load; an event alone is not held back."""
+        """Records once there is one: it, those already fetched behind it and
+        those that come within the batch window, up to the budget (a full
+        batch leaves without waiting out the window)."""
         budget = self._budget()
         first = consumer.consume(1, self._idle_timeout())
         if not first or budget <= 1:
