@@ -41,16 +41,19 @@ class Record:
     last_failure: float | None = None
     last_status: int | None = None
     last_reason: str = ""
-    # bytes the record takes in a batch body, about: for sizing batches
-    size: int = 0
 
-    def __post_init__(self) -> None:
-        self.size = (
+    @cached_property
+    def size(self) -> int:
+        """Bytes it takes in a batch of records, at most: for sizing batches."""
+        return (
             _ENTRY_OVERHEAD
-            + len(self.topic)
+            + len(self.topic)  # Kafka's topic names are ASCII
             + len(self.key or b"")
             + len(self.value or b"")
-            + sum(len(name) + len(value or b"") + _HEADER_OVERHEAD for name, value in self.headers)
+            + sum(
+                len(name.encode()) + len(value or b"") + _HEADER_OVERHEAD
+                for name, value in self.headers
+            )
         )
 
     @cached_property
