@@ -9,6 +9,7 @@ Reading back adds the record's coordinates as the extensions ``kafkatopic``,
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -136,7 +137,10 @@ def _foreign(
         "type": FOREIGN_TYPE,
     }
     if timestamp_ms is not None and timestamp_ms > 0:
-        attributes["time"] = format_time(datetime.fromtimestamp(timestamp_ms / 1000, UTC))
+        # Any producer may set a record's time; one past year 9999 has no
+        # datetime, and the record simply carries no time then.
+        with contextlib.suppress(ValueError, OverflowError, OSError):
+            attributes["time"] = format_time(datetime.fromtimestamp(timestamp_ms / 1000, UTC))
     if value:
         data = data_attributes(value, None)
         document = data.get("data")

@@ -88,6 +88,13 @@ def test_a_record_without_ce_headers_gets_an_identity_from_its_coordinates():
     assert back["data"] == {"type": "TEMP", "value": "ALERT:90"}
 
 
+def test_a_foreign_record_timed_past_year_9999_is_read_without_a_time():
+    # kcat and any producer may set a record's timestamp to anything
+    back = from_record("events", 0, 4, None, b'{"type":"TEMP"}', [], 2**62)
+    assert back["id"] == "partition:0/offset:4"
+    assert "time" not in back
+
+
 def test_a_foreign_record_that_is_not_an_event_object_keeps_the_generic_type():
     back = from_record("events", 0, 3, b"k", b"plain text", None)
     assert back["type"] == FOREIGN_TYPE
