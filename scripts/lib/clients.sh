@@ -8,8 +8,9 @@
 #   when the binary is missing or reports another version. The proxy may
 #   refuse the module (it answers 403 for github.com/fnproject/* on some
 #   networks): then set-up says so and goes on, and the tests that drive the
-#   fn CLI are skipped, naming the reason. EVENTFN_FN_CLI=/path/to/fn uses a
-#   binary built elsewhere instead.
+#   fn CLI are skipped, naming the reason; the CLI's contract is still checked,
+#   from its recorded sessions (tests/fncli/). EVENTFN_FN_CLI=/path/to/fn uses
+#   a binary built elsewhere instead.
 # - .cache/oci-cli/bin/oci: the oci CLI from PyPI in a virtualenv of its own
 #   (its pins clash with the project's). Rebuilt only when the pin changes.
 # Quiet when there is nothing to do; says what failed when something does.
