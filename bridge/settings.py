@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -74,6 +75,13 @@ class BridgeSettings(GroupSettings):
     # records taken from Kafka and not finished, per function, before fetching pauses
     max_in_flight: int = env("EVENTFN_BRIDGE_MAX_IN_FLIGHT", 5000)
     session_timeout_ms: int = env("EVENTFN_BRIDGE_SESSION_TIMEOUT_MS", 45000)
+    # Static group membership (Kafka's KIP-345): each consumer joins as
+    # <instance_id>-<function>-<n>, so a bridge restarted under the same id
+    # takes its partitions back at once instead of waiting out its dead
+    # predecessor's session. One id per replica: the host name, which is the
+    # pod's name in Kubernetes. Off: dynamic membership, as before.
+    static_membership: bool = env("EVENTFN_BRIDGE_STATIC_MEMBERSHIP", True)
+    instance_id: str = env("EVENTFN_BRIDGE_INSTANCE_ID", factory=socket.gethostname)
     # How often finished offsets are committed (and always on a revocation and
     # at stop), as Kafka's auto.commit.interval.ms: a commit per batch costs a
     # broker round trip each, and a crash redelivers at most this much more,
@@ -87,6 +95,10 @@ class BridgeSettings(GroupSettings):
     port: int = env("EVENTFN_BRIDGE_PORT", 8081)
     # within the supervisor's stop timeout (20 s), which then kills
     shutdown_grace_s: float = env(SHUTDOWN_GRACE_S, 15.0)
+
+    def group_instance_id(self, function: str, index: int) -> str | None:
+        """The static member id of ``function``'s consumer ``index``; None when dynamic."""
+        return f"{self.instance_id}-{function}-{index}" if self.static_membership else None
 
     @property
     def retry_policy(self) -> RetryPolicy:

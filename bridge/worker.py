@@ -91,17 +91,18 @@ class Worker:
             self._stop.set()
 
     def _run(self) -> None:
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.bootstrap_servers,
-                "group.id": self.group,
-                "client.id": f"eventfn-bridge-{self.function}-{self.index}",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "fetch.wait.max.ms": 100,
-                "session.timeout.ms": self.settings.session_timeout_ms,
-            }
-        )
+        config: dict[str, str | int | bool] = {
+            "bootstrap.servers": self.settings.bootstrap_servers,
+            "group.id": self.group,
+            "client.id": f"eventfn-bridge-{self.function}-{self.index}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 100,
+            "session.timeout.ms": self.settings.session_timeout_ms,
+        }
+        if member := self.settings.group_instance_id(self.function, self.index):
+            config["group.instance.id"] = member
+        consumer = Consumer(config)
         consumer.subscribe(
             [self.settings.events_topic],
             on_assign=self._assigned,

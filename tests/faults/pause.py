@@ -166,7 +166,8 @@ class Pause:
         )
 
     def _start_standby(self) -> None:
-        """A second bridge: the supervised one's command line and environment, another port."""
+        """A second bridge: the supervised one's command line and environment, another
+        port and another replica's id (the same static member ids would fence one another)."""
         bridge = self.stack.pid("bridge")
         if bridge is None:
             raise RuntimeError("no bridge to copy the environment from")
@@ -174,6 +175,7 @@ class Pause:
         argv = processes.cmdline_of(bridge)
         port = free_port()
         env["EVENTFN_BRIDGE_PORT"] = str(port)
+        env["EVENTFN_BRIDGE_INSTANCE_ID"] = "faults-standby"
         log = self.stack.log("bridge-standby").open("ab")
         with log:
             self._standby = subprocess.Popen(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from bridge.redrive.settings import RedriveSettings
@@ -63,3 +65,13 @@ def test_the_batch_format_is_records_unless_a_function_needs_json():
     assert chosen.batch_type == BATCH
     with pytest.raises(SettingsError, match="EVENTFN_BRIDGE_BATCH_FORMAT"):
         BridgeSettings.from_env({"EVENTFN_BRIDGE_BATCH_FORMAT": "xml"})
+
+
+def test_each_consumer_is_a_static_member_named_by_replica_function_and_index():
+    assert BridgeSettings.from_env({}).group_instance_id("persist", 0) == (
+        f"{socket.gethostname()}-persist-0"
+    )
+    named = BridgeSettings.from_env({"EVENTFN_BRIDGE_INSTANCE_ID": "eventfn-bridge-2"})
+    assert named.group_instance_id("alert", 1) == "eventfn-bridge-2-alert-1"
+    dynamic = BridgeSettings.from_env({"EVENTFN_BRIDGE_STATIC_MEMBERSHIP": "false"})
+    assert dynamic.group_instance_id("persist", 0) is None
