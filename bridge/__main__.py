@@ -45,6 +45,14 @@ class Bridge:
         ]
 
     @property
+    def live(self) -> bool:
+        """Every worker has been round its loop lately: within two requests'
+        timeouts and a margin, the longest a round can rightly take."""
+        stalled_after = 2 * self.settings.request_timeout_s + 30.0
+        now = time.monotonic()
+        return all(now - worker.beat < stalled_after for worker in self.workers)
+
+    @property
     def ready(self) -> bool:
         return all(w.ready.is_set() for w in self.workers) and all(
             t.is_alive() for t in self._threads
@@ -53,7 +61,11 @@ class Bridge:
     def run(self) -> int:
         """Run until stopped; on stop, finish or hand back what is held. The exit code."""
         server = health.serve(
-            self.settings.host, self.settings.port, lambda: self.ready, self.metrics.registry
+            self.settings.host,
+            self.settings.port,
+            lambda: self.ready,
+            self.metrics.registry,
+            lambda: self.live,
         )
         for name, url in self.settings.targets.items():
             log.info(

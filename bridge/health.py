@@ -11,14 +11,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 
 def serve(
-    host: str, port: int, ready: Callable[[], bool], registry: CollectorRegistry
+    host: str,
+    port: int,
+    ready: Callable[[], bool],
+    registry: CollectorRegistry,
+    live: Callable[[], bool] = lambda: True,
 ) -> ThreadingHTTPServer:
     """Start serving in a daemon thread; ``shutdown()`` the result to stop."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/livez":
-                self._send(200, "application/json", orjson.dumps({"status": "ok"}))
+                is_live = live()
+                body = orjson.dumps({"status": "ok" if is_live else "stalled"})
+                self._send(200 if is_live else 503, "application/json", body)
             elif self.path == "/readyz":
                 is_ready = ready()
                 body = orjson.dumps({"status": "ready" if is_ready else "starting"})

@@ -59,6 +59,8 @@ class Worker:
         self.group = settings.group_prefix + function
         self.ready = threading.Event()
         self.failed = False
+        # when the loop last came round (the bridge's /livez reads it)
+        self.beat = time.monotonic()
         self._policy = settings.retry_policy
         self._dead_letters = dead_letters
         self._metrics = metrics
@@ -115,6 +117,7 @@ class Worker:
         try:
             with httpx.Client(timeout=self.settings.request_timeout_s, headers=headers) as http:
                 while not self._stop.is_set():
+                    self.beat = time.monotonic()
                     self._flow(consumer)
                     fresh = self._records(self._fetch(consumer))
                     ready = self._inflight.due(time.monotonic()) + self._backlog

@@ -61,7 +61,12 @@ def supervise(settings: Settings) -> int:
             logging.error("cannot plan the run: %s", exc)
             _write_failed_status(settings, str(exc))
             return 1
-        supervisor = Supervisor(plan, run, on_ready=lambda: control.write_env_file(settings))
+        supervisor = Supervisor(
+            plan,
+            run,
+            on_ready=lambda: control.write_env_file(settings),
+            liveness=settings.liveness,
+        )
 
         def stop(signum: int, frame: FrameType | None) -> None:
             logging.info("received %s; stopping", signal.Signals(signum).name)

@@ -57,6 +57,7 @@ def gateway_component(settings: Settings, db_url: str) -> Component:
         env=service_env(settings, db_url),
         cwd=settings.root,
         health=lambda: http_ready(f"{settings.gateway_url}/readyz"),
+        live=lambda: http_ready(f"{settings.gateway_url}/livez", timeout=1.0),
         stop_timeout=20.0,
         describe=f"gateway on {settings.gateway_url}",
     )
@@ -83,6 +84,7 @@ def bridge_component(settings: Settings, db_url: str) -> Component:
         env={**service_env(settings, db_url), TARGETS: targets},
         cwd=settings.root,
         health=lambda: http_ready(f"{settings.bridge_url}/readyz"),
+        live=lambda: http_ready(f"{settings.bridge_url}/livez", timeout=1.0),
         stop_timeout=20.0,
         describe=f"bridge (Kafka -> {settings.gateway_url}), health on {settings.bridge_url}",
     )

@@ -26,6 +26,7 @@ from eventio.settings import (
     mask_url,
 )
 from infra.rundir import RunDir
+from infra.supervisor import Liveness
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,9 +80,18 @@ class Settings(EnvSettings):
     bridge_functions: tuple[str, ...] = env(
         "EVENTFN_BRIDGE_FUNCTIONS", ("persist", "alert"), parse=_names
     )
+    # Liveness probes of the supervised components once healthy, as a kubelet's
+    # periodSeconds and failureThreshold: a component that misses this many in
+    # a row (stopped, deadlocked) is killed and restarted. 0 s: no probes.
+    liveness_period_s: float = env("EVENTFN_LIVENESS_PERIOD_S", 2.0)
+    liveness_failures: int = env("EVENTFN_LIVENESS_FAILURES", 3)
     # Test hooks: a command line that replaces `python -m gateway` / `python -m bridge`.
     gateway_cmd: tuple[str, ...] | None = env("EVENTFN_GATEWAY_CMD", None, parse=_command)
     bridge_cmd: tuple[str, ...] | None = env("EVENTFN_BRIDGE_CMD", None, parse=_command)
+
+    @property
+    def liveness(self) -> Liveness:
+        return Liveness(self.liveness_period_s, max(1, self.liveness_failures))
 
     @property
     def run(self) -> RunDir:

@@ -5,11 +5,15 @@ one-off step (migrations, topics) between them. The supervisor starts each
 step only when the ones before it are done (components: healthy once), keeps
 every component in its own process group with its output appended to
 ``<run>/logs/<name>.log`` and its pid in ``<run>/pids/<name>.pid``, and
-restarts a component that exits, with capped exponential backoff.
+restarts a component that exits, with capped exponential backoff. Once a
+component is healthy, a liveness thread probes it as a kubelet's liveness
+probe does: one that stops answering (stopped, deadlocked) is killed after
+``Liveness.failures`` probes in a row, and so restarted.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -54,14 +58,29 @@ class Component:
     # A component not healthy this long after a start is killed and started again.
     start_timeout: float = 180.0
     # Restarts wait by this; a run of at least ``stable_after_s`` forgives
-    # earlier failures, so one crash a day does not inherit yesterday's delay.
+    # earlier failures, so one crash a minute does not inherit the last one's
+    # delay (what the backoff is for is a crash loop: a process that dies
+    # within seconds of every start).
     backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=0.5, cap_s=10.0))
-    stable_after_s: float = 30.0
+    stable_after_s: float = 10.0
+    # Asked by the liveness probe once the component is healthy; the health
+    # check when None. A liveness check says the process still answers, not
+    # that what it depends on is up (a gateway whose Kafka is down is alive).
+    live: Callable[[], bool] | None = None
     describe: str = ""
 
     def failures_after_exit(self, failures: int, uptime: float) -> int:
         """The failures in a row once a run of ``uptime`` seconds ended."""
         return 1 if uptime >= self.stable_after_s else failures + 1
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """How healthy components are probed: a kubelet's periodSeconds and
+    failureThreshold (each check bounds its own wait). ``period_s`` 0: off."""
+
+    period_s: float = 2.0
+    failures: int = 3
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,13 @@ class Task:
 
 
 Step = Component | Task
+
+
+def _alive(component: Component) -> bool:
+    try:
+        return bool((component.live or component.health)())
+    except Exception:
+        return False
 
 
 @dataclass
@@ -87,6 +113,7 @@ class _Slot:
     restarts: int = 0
     last_exit: int | None = None
     ever_healthy: bool = False
+    missed_probes: int = 0
 
 
 class Supervisor:
@@ -101,6 +128,7 @@ class Supervisor:
         on_ready: Callable[[], None] | None = None,
         write_status: bool = True,
         tick: float = 0.1,
+        liveness: Liveness | None = None,
     ) -> None:
         names = [step.name for step in plan]
         if len(set(names)) != len(names):
@@ -111,6 +139,7 @@ class Supervisor:
         self.on_ready = on_ready
         self.write_status = write_status
         self.tick = tick
+        self.liveness = liveness or Liveness()
         self.error: str | None = None
         self.ready = threading.Event()
         self._stop = threading.Event()
@@ -130,6 +159,8 @@ class Supervisor:
     def run(self) -> int:
         """Start the plan and supervise it until stopped; 0 on a clean stop, 1 on failure."""
         self.run_dir.create()
+        if self.liveness.period_s > 0:
+            threading.Thread(target=self._probe_liveness, name="liveness", daemon=True).start()
         try:
             while not self._stop.is_set():
                 self._reap()
@@ -313,7 +344,7 @@ class Supervisor:
                 healthy = False
             if not healthy:
                 continue
-            slot.state = "healthy"
+            slot.state, slot.missed_probes = "healthy", 0
             log.info("%s: healthy after %.1fs", slot.component.name, now - slot.started_at)
             if not slot.ever_healthy:
                 slot.ever_healthy = True
@@ -324,6 +355,51 @@ class Supervisor:
                     except Exception as exc:
                         self._fail(f"{slot.component.name}: setup after start failed: {exc}")
                         self._stop.set()
+
+    def _probe_liveness(self) -> None:
+        """The liveness thread: probe every healthy component each period, all at
+        once (a hung one must not delay the others' probes), and kill the ones
+        that missed ``failures`` in a row; the loop restarts them as they exit."""
+        period = self.liveness.period_s
+        with concurrent.futures.ThreadPoolExecutor(max(1, len(self._slots))) as pool:
+            # On a fixed schedule, as a kubelet's ticker: a hung probe's own
+            # wait does not stretch the period.
+            next_at = time.monotonic() + period
+            while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+                next_at += period
+                probed = [
+                    (slot, slot.process, pool.submit(_alive, slot.component))
+                    for slot in self._slots.values()
+                    if slot.state == "healthy" and slot.process is not None
+                ]
+                for slot, process, answer in probed:
+                    self._judge(slot, process, answer.result())
+
+    def _judge(self, slot: _Slot, process: subprocess.Popen[bytes] | None, alive: bool) -> None:
+        if alive or process is None:
+            slot.missed_probes = 0
+            return
+        slot.missed_probes += 1
+        if slot.missed_probes < self.liveness.failures or self._stop.is_set():
+            return
+        if slot.process is not process or process.poll() is not None:
+            return  # exited or replaced meanwhile: the loop has it
+        name = slot.component.name
+        log.warning(
+            "%s: killing pid %d: its liveness check failed %d times in a row (every %.0fs)",
+            name,
+            process.pid,
+            slot.missed_probes,
+            self.liveness.period_s,
+        )
+        with self.run_dir.log(name).open("ab") as out:
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            out.write(
+                f"=== {stamp} supervisor: killing {name}: not answering its liveness check "
+                f"({slot.missed_probes} in a row) ===\n".encode()
+            )
+        slot.missed_probes = 0
+        processes.signal_group(process.pid, signal.SIGKILL)
 
     def _fail(self, message: str) -> bool:
         log.error("%s", message)

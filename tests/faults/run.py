@@ -105,6 +105,10 @@ def run(config: RunConfig, say: Callable[[str], None] = print) -> Report:
     caller_says = config.inherit_eventfn and SESSION_TIMEOUT in os.environ
     if config.session_timeout_ms and not caller_says:
         env.setdefault(SESSION_TIMEOUT, str(config.session_timeout_ms))
+    if config.pause:
+        # The pause is a zombie that wakes up: the supervisor's liveness probe
+        # would kill the stopped bridge first, as a kubelet would.
+        env.setdefault("EVENTFN_LIVENESS_PERIOD_S", "0")
     say(f"starting the stack in {report.run_dir} ...")
     try:
         stack = Stack.start(run_dir, env, inherit_eventfn=config.inherit_eventfn)

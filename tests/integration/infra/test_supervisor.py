@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from infra import processes
 from infra.errors import InfraError, StartupError
 from infra.ports import free_port
 from infra.rundir import RunDir
-from infra.supervisor import Component, Supervisor, Task
+from infra.supervisor import Component, Liveness, Supervisor, Task
 from infra.waiting import http_ready, wait_until
 from tests.integration.infra.helpers import describe, eventfn_processes, standin_command
 
@@ -127,3 +128,48 @@ def test_failures_are_forgiven_after_a_stable_run():
     component = Component("c", ("true",), health=lambda: True, stable_after_s=30.0)
     assert component.failures_after_exit(4, uptime=2.0) == 5
     assert component.failures_after_exit(4, uptime=31.0) == 1
+
+
+def test_kills_and_restarts_a_component_that_stops_answering(tmp_path: Path):
+    run = RunDir(tmp_path)
+    port = free_port()
+    liveness = Liveness(period_s=0.3, failures=2)
+    supervisor = Supervisor([standin(port)], run, tick=0.05, liveness=liveness)
+    supervisor.start_in_background(timeout=30)
+    try:
+        first = supervisor.pid_of("standin")
+        assert first is not None
+        os.kill(first, signal.SIGSTOP)  # alive to the kernel, deaf to its probes
+
+        def restarted() -> int | None:
+            pid = supervisor.pid_of("standin")
+            healthy = supervisor.status()["components"][0]["state"] == "healthy"
+            return pid if pid not in (None, first) and healthy else None
+
+        wait_until(restarted, timeout=20, what="the stopped stand-in to be replaced")
+        assert processes.proc_info(first) is None or processes.proc_info(first).zombie
+        assert "not answering its liveness check (2 in a row)" in run.log("standin").read_text()
+    finally:
+        supervisor.stop()
+    assert eventfn_processes(tmp_path) == []
+
+
+def test_a_healthy_component_is_left_alone_by_its_probes(tmp_path: Path):
+    probes: list[bool] = []
+
+    def live() -> bool:
+        probes.append(True)
+        return True
+
+    port = free_port()
+    component = replace(standin(port), live=live)
+    liveness = Liveness(period_s=0.05, failures=1)
+    supervisor = Supervisor([component], RunDir(tmp_path), tick=0.05, liveness=liveness)
+    supervisor.start_in_background(timeout=30)
+    try:
+        first = supervisor.pid_of("standin")
+        wait_until(lambda: len(probes) >= 10, timeout=10, what="ten liveness probes")
+        assert supervisor.pid_of("standin") == first
+        assert supervisor.status()["components"][0]["restarts"] == 0
+    finally:
+        supervisor.stop()
