@@ -9,6 +9,7 @@ import sys
 import uvicorn
 
 from eventio.settings import SettingsError
+from gateway import server
 from gateway.app import create_app
 from gateway.errors import GatewayError
 from gateway.settings import GatewaySettings
@@ -24,18 +25,7 @@ def main() -> None:
         sys.exit(f"eventfn gateway: {error}")
     except GatewayError as error:
         sys.exit(f"eventfn gateway: {error.message}")
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        # SIGTERM: stop accepting, let calls in flight finish, then stop instances.
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-    )
-    uvicorn.Server(config).run()
+    uvicorn.Server(server.config(app, settings)).run()
 
 
 if __name__ == "__main__":

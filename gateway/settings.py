@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import yaml
+from pydantic import Field
 
 from eventio.settings import MAX_BODY_BYTES, RUN_DIR, SHUTDOWN_GRACE_S, EnvSettings, env
 from gateway.errors import ConfigError
@@ -31,6 +32,12 @@ class GatewaySettings(EnvSettings):
     max_body_bytes: int = env("EVENTFN_MAX_BODY_BYTES", MAX_BODY_BYTES)
     # The whole body must arrive within this (a client trickling it is cut off).
     read_timeout_s: float = env("EVENTFN_READ_TIMEOUT_S", 30.0)
+    # A request's headers must be whole within this (see server.py).
+    header_timeout_s: Annotated[float, Field(gt=0)] = env("EVENTFN_HEADER_TIMEOUT_S", 10.0)
+    # An idle keep-alive connection is closed after this many seconds.
+    keep_alive_s: int = env("EVENTFN_KEEP_ALIVE_S", 5)
+    # Connections (or calls in flight) beyond which a request gets 503.
+    max_connections: int = env("EVENTFN_MAX_CONNECTIONS", 1000)
     # The default max-scale of a function whose annotations set none (Knative's
     # is unlimited; a laptop's is not).
     max_instances: int = env("EVENTFN_MAX_INSTANCES", 4)
