@@ -150,8 +150,8 @@ def line(letter: DeadLetter, verdict: Verdict, dry_run: bool) -> str:
 def summary(tally: Tally, options: Options) -> str:
     return (
         f"selected {tally.selected} / replayed {tally.replayed} / "
-        f"skipped (loop guard) {tally.loop_guarded} / filtered out {tally.filtered}"
-        + (" (dry run)" if options.dry_run else "")
+        f"skipped (loop guard) {tally.loop_guarded} / skipped (duplicate) {tally.duplicates} / "
+        f"filtered out {tally.filtered}" + (" (dry run)" if options.dry_run else "")
     )
 
 

@@ -62,6 +62,7 @@ class Tally:
     selected: int = 0
     replayed: int = 0
     loop_guarded: int = 0
+    duplicates: int = 0
     filtered: int = 0
 
     def add(self, decision: Decision) -> None:
@@ -70,6 +71,8 @@ class Tally:
             self.selected += 1
         elif decision is Decision.LOOP_GUARD:
             self.loop_guarded += 1
+        elif decision is Decision.DUPLICATE:
+            self.duplicates += 1
         else:
             self.filtered += 1
 
@@ -89,6 +92,9 @@ class Replayer:
         self._next: dict[int, int] = {}
         self._floor: dict[int, int] = {}
         self._pending: list[tuple[DeadLetter, KafkaRecord]] = []
+        # identity -> where its first dead letter of this run was: each event is
+        # selected, replayed and counted once however often it was dead-lettered
+        self._seen: dict[tuple[str, str], str] = {}
         kafka = {
             "bootstrap.servers": settings.bootstrap_servers,
             "error_cb": self._remember,
@@ -209,6 +215,10 @@ class Replayer:
 
     def _examine(self, letter: DeadLetter) -> None:
         verdict = decide(letter, self.options.filters)
+        if verdict.decision is Decision.REPLAY:
+            first = self._seen.setdefault(letter.identity, letter.coordinates)
+            if first != letter.coordinates:
+                verdict = Verdict(Decision.DUPLICATE, f"the same event as {first}")
         self.tally.add(verdict.decision)
         self._report(letter, verdict)
         if verdict.decision is Decision.REPLAY and self._producer is not None:

@@ -29,6 +29,7 @@ class Decision(enum.Enum):
 
     REPLAY = "replay"
     LOOP_GUARD = "skipped (loop guard)"
+    DUPLICATE = "skipped (duplicate)"
     FILTERED = "filtered out"
 
 
@@ -63,6 +64,17 @@ class DeadLetter:
         """Where the bridge read the original record, as ``topic[partition]@offset``."""
         topic = self.error("topic")
         return f"{topic}[{self.error('partition')}]@{self.error('offset')}" if topic else ""
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """What makes two dead letters one: the event's (source, id) when it is a
+        CloudEvent, else the original record's coordinates. A bridge that
+        crashed after producing a dead letter and before committing produces
+        it again; both copies have the same identity."""
+        source, event_id = self.header("ce_source"), self.header("ce_id")
+        if source and event_id:
+            return source, event_id
+        return "", self.origin or self.coordinates
 
     @property
     def redrives(self) -> int | None:

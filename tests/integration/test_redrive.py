@@ -153,15 +153,33 @@ def test_a_dry_run_prints_what_it_would_replay_and_changes_nothing(topics: Topic
 
     dry = topics.redrive("--dry-run")
     assert summary(dry) == (
-        "selected 3 / replayed 0 / skipped (loop guard) 0 / filtered out 0 (dry run)"
+        "selected 3 / replayed 0 / skipped (loop guard) 0"
+        " / skipped (duplicate) 0 / filtered out 0 (dry run)"
     )
     assert sorted(lines(dry, "-> would replay")) == ["ev-1", "ev-2", "ev-3"]
     assert topic_size(topics.bootstrap, topics.events) == 0
 
     # the dry run committed nothing: the real run sees all three
     real = topics.redrive()
-    assert summary(real) == "selected 3 / replayed 3 / skipped (loop guard) 0 / filtered out 0"
+    assert summary(real) == (
+        "selected 3 / replayed 3 / skipped (loop guard) 0 / skipped (duplicate) 0 / filtered out 0"
+    )
     assert sorted(ce_id(m) for m in topics.replayed(3)) == ["ev-1", "ev-2", "ev-3"]
+
+
+def test_an_event_dead_lettered_twice_is_replayed_and_counted_once(topics: Topics):
+    # A bridge that crashed between producing a dead letter and committing the
+    # original's offset dead-letters it again: two copies of one event.
+    topics.bury((failed(1), "persist"), (failed(2), "persist"), (failed(1), "persist"))
+
+    dry = topics.redrive("--dry-run")
+    assert lines(dry, "-> skipped (duplicate)") == ["ev-1"]
+    assert f"the same event as {topics.dlq}[0]@0" in dry.stdout
+    real = topics.redrive()
+    assert summary(real) == (
+        "selected 2 / replayed 2 / skipped (loop guard) 0 / skipped (duplicate) 1 / filtered out 0"
+    )
+    assert sorted(ce_id(m) for m in topics.replayed(2)) == ["ev-1", "ev-2"]
 
 
 def test_a_replay_is_the_original_record_with_a_count_and_a_second_run_replays_nothing(
@@ -171,7 +189,9 @@ def test_a_replay_is_the_original_record_with_a_count_and_a_second_run_replays_n
     topics.bury((record, "persist"))
 
     first = topics.redrive()
-    assert summary(first) == "selected 1 / replayed 1 / skipped (loop guard) 0 / filtered out 0"
+    assert summary(first) == (
+        "selected 1 / replayed 1 / skipped (loop guard) 0 / skipped (duplicate) 0 / filtered out 0"
+    )
     (line,) = [text for text in first.stdout.splitlines() if "id=ev-1" in text]
     assert line.startswith(f"{topics.dlq}[0]@0 id=ev-1 function=persist from=events[1]@101")
     assert line.endswith('reason="PostgreSQL refused it: no" -> replay')
@@ -192,7 +212,9 @@ def test_a_replay_is_the_original_record_with_a_count_and_a_second_run_replays_n
 
     assert committed(topics.bootstrap, topics.group_prefix + "redrive", topics.dlq) == 1
     second = topics.redrive()
-    assert summary(second) == "selected 0 / replayed 0 / skipped (loop guard) 0 / filtered out 0"
+    assert summary(second) == (
+        "selected 0 / replayed 0 / skipped (loop guard) 0 / skipped (duplicate) 0 / filtered out 0"
+    )
     assert topic_size(topics.bootstrap, topics.events) == 1
 
 
@@ -210,7 +232,9 @@ def test_filters_and_a_limit_select_what_they_say_and_the_next_run_resumes(
     chosen = ("--function", "persist", "--error", "refused")
 
     limited = topics.redrive(*chosen, "--limit", "2")
-    assert summary(limited) == "selected 2 / replayed 2 / skipped (loop guard) 0 / filtered out 2"
+    assert summary(limited) == (
+        "selected 2 / replayed 2 / skipped (loop guard) 0 / skipped (duplicate) 0 / filtered out 2"
+    )
     assert lines(limited, "-> replay") == ["ev-1", "ev-4"]
     assert lines(limited, "-> filtered out") == ["ev-2", "ev-3"]
     assert "ev-5" not in limited.stdout  # past the limit: not even read
@@ -218,7 +242,9 @@ def test_filters_and_a_limit_select_what_they_say_and_the_next_run_resumes(
 
     rest = topics.redrive(*chosen)
     assert lines(rest, "-> replay") == ["ev-5"]
-    assert summary(rest) == "selected 1 / replayed 1 / skipped (loop guard) 0 / filtered out 0"
+    assert summary(rest) == (
+        "selected 1 / replayed 1 / skipped (loop guard) 0 / skipped (duplicate) 0 / filtered out 0"
+    )
     assert summary(topics.redrive()).startswith("selected 0 / replayed 0")
 
     # passed over by the group; --from-beginning reconsiders them, dry or not
@@ -239,7 +265,9 @@ def test_a_record_at_the_loop_guard_limit_is_skipped_unless_the_limit_is_raised(
     topics.bury((failed(2), "persist"), partition=1)
 
     guarded = topics.redrive()
-    assert summary(guarded) == "selected 1 / replayed 1 / skipped (loop guard) 1 / filtered out 0"
+    assert summary(guarded) == (
+        "selected 1 / replayed 1 / skipped (loop guard) 1 / skipped (duplicate) 0 / filtered out 0"
+    )
     assert lines(guarded, "-> skipped (loop guard)") == ["ev-1"]
     (replayed,) = topics.replayed(1)
     assert (ce_id(replayed), header(replayed, "eventfn.redrive.count")) == ("ev-2", b"1")
@@ -417,7 +445,8 @@ def test_a_redriven_record_that_fails_again_is_dead_lettered_with_its_count_and_
         guarded = topics.redrive()
         assert lines(guarded, "-> skipped (loop guard)") == [event_id]
         assert summary(guarded) == (
-            "selected 0 / replayed 0 / skipped (loop guard) 1 / filtered out 0"
+            "selected 0 / replayed 0 / skipped (loop guard) 1"
+            " / skipped (duplicate) 0 / filtered out 0"
         )
         # nothing went back to events, so nothing can come back to the dead-letter topic
         assert topic_size(topics.bootstrap, topics.events) == events

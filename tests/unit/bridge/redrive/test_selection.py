@@ -204,3 +204,13 @@ def test_bad_arguments_exit_2_before_any_kafka_call(argv, capsys):
         main(argv)
     assert exit_.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_two_copies_of_one_dead_letter_have_one_identity():
+    first, again = letter_of(original(), offset=3), letter_of(original(), offset=9)
+    assert first.identity == again.identity == ("/s", "ev-1")
+    assert letter_of(original("ev-2")).identity != first.identity
+    foreign = Record("events", 2, 40, b"k", b"not a cloudevent", [], 1)
+    foreign.failed(NOON, 200, "no", rejected=True)
+    letter = as_read(dead_letter(foreign, "persist"), offset=5)
+    assert letter.identity == ("", "events[2]@40")
