@@ -203,9 +203,9 @@ $missing"
     rest="$(pick exclude "$FIRST_KINDS $DATA_KINDS" <<<"$manifests")"
     apply "the functions and what feeds them" "$rest"
     wait_ready services.serving.knative.dev
-    if grep -qx "kind: Deployment" <<<"$rest"; then
+    if grep -qx "kind: StatefulSet" <<<"$rest"; then
         say "waiting for the bridge (up to $TIMEOUT)"
-        kubectl -n "$NAMESPACE" rollout status deployment/eventfn-bridge --timeout="$TIMEOUT"
+        kubectl -n "$NAMESPACE" rollout status statefulset/eventfn-bridge --timeout="$TIMEOUT"
     fi
     if grep -qx "kind: KafkaSource" <<<"$rest"; then
         wait_ready kafkasources.sources.knative.dev

@@ -166,7 +166,7 @@ def test_it_applies_config_then_kafka_and_postgres_then_waits_then_the_rest(tmp_
     first, data, rest = applied_kinds(stub)
     assert sorted(set(first)) == ["ConfigMap", "Namespace"]
     assert sorted(set(data)) == ["Cluster", "Kafka", "KafkaNodePool", "KafkaTopic"]
-    assert sorted(set(rest)) == ["Deployment", "PingSource", "ScaledObject", "Service"]
+    assert sorted(set(rest)) == ["PingSource", "ScaledObject", "Service", "StatefulSet"]
     # everything rendered is applied, once
     rendered = [d["kind"] for d in yaml.safe_load_all(build_text(K8S / "overlays" / "prod")) if d]
     assert sorted(first + data + rest) == sorted(rendered)
@@ -179,7 +179,7 @@ def test_it_applies_config_then_kafka_and_postgres_then_waits_then_the_rest(tmp_
     last_apply = max(i for i, word in enumerate(order) if word == "apply")
     postgres_wait = next(i for i, c in enumerate(calls) if "clusters.postgresql.cnpg.io" in c)
     assert postgres_wait < last_apply
-    assert any("rollout status deployment/eventfn-bridge" in c for c in calls)
+    assert any("rollout status statefulset/eventfn-bridge" in c for c in calls)
 
 
 def test_the_scripts_are_shellcheck_clean():

@@ -120,7 +120,7 @@ def test_only_functions_with_an_http_trigger_are_on_the_ingress():
     services = {
         s["metadata"]["name"]: s["metadata"]["labels"].get(knative.VISIBILITY_LABEL)
         for s in build(K8S / "base")
-        if s["kind"] == "Service"
+        if s["kind"] == "Service" and s["apiVersion"].startswith("serving.knative.dev/")
     }
     assert services == {"publish": None, "persist": "cluster-local", "alert": "cluster-local"}
 

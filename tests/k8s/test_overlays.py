@@ -52,13 +52,13 @@ KEDA_KAFKA_PARAMETERS = {
 
 
 def bridge_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    deployment = one(objects, "Deployment", "eventfn-bridge", "apps")
+    deployment = one(objects, "StatefulSet", "eventfn-bridge", "apps")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     return dict(container)
 
 
 def bridge_settings(objects: list[dict[str, Any]]) -> BridgeSettings:
-    """The settings the bridge reads from its Deployment's plain values."""
+    """The settings the bridge reads from its StatefulSet's plain values."""
     env = {k: v for k, v in env_of(bridge_container(objects)).items() if isinstance(v, str)}
     return BridgeSettings.from_env(env)
 
@@ -123,7 +123,7 @@ def test_the_scaler_watches_the_bridges_groups_up_to_the_partition_count(name):
 def test_the_bridge_stops_within_its_grace_and_is_probed_on_its_health_paths(name):
     objects = overlay(name)
     settings = bridge_settings(objects)
-    pod = one(objects, "Deployment", "eventfn-bridge", "apps")["spec"]["template"]["spec"]
+    pod = one(objects, "StatefulSet", "eventfn-bridge", "apps")["spec"]["template"]["spec"]
     # its own grace, then up to 10 s flushing the dead-letter producer
     assert pod["terminationGracePeriodSeconds"] >= settings.shutdown_grace_s + 10
     container = bridge_container(objects)
@@ -132,7 +132,7 @@ def test_the_bridge_stops_within_its_grace_and_is_probed_on_its_health_paths(nam
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
     assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": port["name"]}
     assert settings.request_timeout_s > max(fn.timeout for fn in APP.functions)
-    assert "replicas" not in one(objects, "Deployment", "eventfn-bridge", "apps")["spec"]
+    assert "replicas" not in one(objects, "StatefulSet", "eventfn-bridge", "apps")["spec"]
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
@@ -199,7 +199,7 @@ def test_overlays_retag_every_image_and_keep_the_versions(name, registry):
     images = {
         c["image"]
         for o in objects
-        if o["kind"] in ("Service", "Deployment")
+        if o["kind"] in ("Service", "StatefulSet") and "template" in o["spec"]
         for c in o["spec"]["template"]["spec"]["containers"]
     }
     functions = {f"{registry}{fn.image}" for fn in APP.functions}
@@ -222,7 +222,7 @@ def test_prod_keeps_publish_warm_and_lets_the_others_scale_to_zero():
 def test_the_eventing_overlay_replaces_the_bridge_with_a_kafka_source_per_function():
     bridge = bridge_settings(overlay("dev"))
     objects = overlay("eventing")
-    assert not all_of(objects, "Deployment")
+    assert not all_of(objects, "StatefulSet")
     assert not all_of(objects, "ScaledObject")
     sources = all_of(objects, "KafkaSource", "sources.knative.dev")
     sinks = {s["metadata"]["name"]: s for s in all_of(objects, "KafkaSink", "eventing.knative.dev")}
@@ -250,7 +250,7 @@ def test_the_eventing_component_also_applies_to_prod(tmp_path: Path):
         f"resources:\n  - {here}/overlays/prod\ncomponents:\n  - {here}/components/eventing\n"
     )
     objects = build(tmp_path)
-    assert not all_of(objects, "Deployment")
+    assert not all_of(objects, "StatefulSet")
     assert len(all_of(objects, "KafkaSource")) == 2
     assert all(o["spec"]["replicas"] == 3 for o in all_of(objects, "KafkaTopic"))
 

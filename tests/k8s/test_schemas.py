@@ -104,7 +104,7 @@ def test_free_form_fields_of_a_custom_resource_are_left_alone():
 
 
 def test_a_misspelt_field_in_a_built_in_kind_fails():
-    (deployment,) = all_of(overlay("dev"), "Deployment")
+    (deployment,) = all_of(overlay("dev"), "StatefulSet")
     deployment["spec"]["template"]["spec"]["terminationGracePeriod"] = 30
     (problem,) = core.problems(deployment)
     assert "terminationGracePeriod" in problem
