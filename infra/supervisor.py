@@ -139,7 +139,9 @@ class Supervisor:
         self.on_ready = on_ready
         self.write_status = write_status
         self.tick = tick
-        self.liveness = liveness or Liveness()
+        # None: no liveness probes (run-all's supervisor has them; a test's
+        # fixture that only needs a broker does not).
+        self.liveness = liveness
         self.error: str | None = None
         self.ready = threading.Event()
         self._stop = threading.Event()
@@ -159,8 +161,10 @@ class Supervisor:
     def run(self) -> int:
         """Start the plan and supervise it until stopped; 0 on a clean stop, 1 on failure."""
         self.run_dir.create()
-        if self.liveness.period_s > 0:
-            threading.Thread(target=self._probe_liveness, name="liveness", daemon=True).start()
+        if self.liveness is not None and self.liveness.period_s > 0:
+            threading.Thread(
+                target=self._probe_liveness, args=(self.liveness,), name="liveness", daemon=True
+            ).start()
         try:
             while not self._stop.is_set():
                 self._reap()
@@ -356,11 +360,11 @@ class Supervisor:
                         self._fail(f"{slot.component.name}: setup after start failed: {exc}")
                         self._stop.set()
 
-    def _probe_liveness(self) -> None:
+    def _probe_liveness(self, liveness: Liveness) -> None:
         """The liveness thread: probe every healthy component each period, all at
         once (a hung one must not delay the others' probes), and kill the ones
         that missed ``failures`` in a row; the loop restarts them as they exit."""
-        period = self.liveness.period_s
+        period = liveness.period_s
         with concurrent.futures.ThreadPoolExecutor(max(1, len(self._slots))) as pool:
             # On a fixed schedule, as a kubelet's ticker: a hung probe's own
             # wait does not stretch the period.
@@ -373,14 +377,20 @@ class Supervisor:
                     if slot.state == "healthy" and slot.process is not None
                 ]
                 for slot, process, answer in probed:
-                    self._judge(slot, process, answer.result())
+                    self._judge(slot, process, answer.result(), liveness)
 
-    def _judge(self, slot: _Slot, process: subprocess.Popen[bytes] | None, alive: bool) -> None:
+    def _judge(
+        self,
+        slot: _Slot,
+        process: subprocess.Popen[bytes] | None,
+        alive: bool,
+        liveness: Liveness,
+    ) -> None:
         if alive or process is None:
             slot.missed_probes = 0
             return
         slot.missed_probes += 1
-        if slot.missed_probes < self.liveness.failures or self._stop.is_set():
+        if slot.missed_probes < liveness.failures or self._stop.is_set():
             return
         if slot.process is not process or process.poll() is not None:
             return  # exited or replaced meanwhile: the loop has it
@@ -390,7 +400,7 @@ class Supervisor:
             name,
             process.pid,
             slot.missed_probes,
-            self.liveness.period_s,
+            liveness.period_s,
         )
         with self.run_dir.log(name).open("ab") as out:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
