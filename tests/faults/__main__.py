@@ -4,9 +4,10 @@
         --seed 7 [--pause] [--poison]
 
 ``--faults ''`` injects no kill. The caller's ``EVENTFN_*`` variables reach the
-gateway and the bridge; ``EVENTFN_BRIDGE_SESSION_TIMEOUT_MS`` is 6000 (the
-broker's minimum) unless the caller sets it or ``--session-timeout-ms`` says
-otherwise (0: the bridge's default).
+gateway and the bridge; ``EVENTFN_BRIDGE_SESSION_TIMEOUT_MS`` is the bridge's
+default (45 s), or 6000 (the broker's minimum) with ``--pause``, unless the
+caller sets it or ``--session-timeout-ms`` says otherwise (0: the bridge's
+default).
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ def parse(argv: list[str]) -> RunConfig:
     parser.add_argument("--threads", type=int, default=4, help="publishing threads (4)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds of quiet to wait for")
     parser.add_argument(
-        "--session-timeout-ms", type=int, default=6000, help="the bridge's session (6000)"
+        "--session-timeout-ms",
+        type=int,
+        default=None,
+        help="the bridge's session (default: its own, 6000 with --pause)",
     )
     parser.add_argument("--run-dir", type=Path, default=None, help="default: a new /tmp folder")
     args = parser.parse_args(argv)

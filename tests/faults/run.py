@@ -33,9 +33,10 @@ from tests.faults.poison import PoisonProducer, plan_poison
 from tests.faults.stack import Stack, StackError
 
 EVENTS_TOPIC, DLQ_TOPIC = "events", "events.dlq"
-# The broker's group.min.session.timeout.ms. With the bridge's default (45 s) a
-# killed bridge's successor waits that long for its partitions, and a pause
-# must last that long to evict; 6 s keeps the runs short.
+# The broker's group.min.session.timeout.ms, for runs with a pause: it must
+# last as long as the session to evict the bridge, and the bridge's default
+# (45 s) would make those runs long. Kill runs use the bridge's default, as
+# users do: a killed bridge is back in its groups at once (static membership).
 SESSION_TIMEOUT_MS = 6000
 SESSION_TIMEOUT = "EVENTFN_BRIDGE_SESSION_TIMEOUT_MS"
 
@@ -57,7 +58,8 @@ class RunConfig:
     quiescence_timeout_s: float = 300.0
     run_dir: Path | None = None
     inherit_eventfn: bool = True
-    session_timeout_ms: int = SESSION_TIMEOUT_MS  # 0: the bridge's own default
+    # None: SESSION_TIMEOUT_MS with a pause, else the bridge's own default (0 too)
+    session_timeout_ms: int | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -103,8 +105,11 @@ def run(config: RunConfig, say: Callable[[str], None] = print) -> Report:
     began = time.monotonic()
     env = dict(config.extra_env)
     caller_says = config.inherit_eventfn and SESSION_TIMEOUT in os.environ
-    if config.session_timeout_ms and not caller_says:
-        env.setdefault(SESSION_TIMEOUT, str(config.session_timeout_ms))
+    session_ms = config.session_timeout_ms
+    if session_ms is None:
+        session_ms = SESSION_TIMEOUT_MS if config.pause else 0
+    if session_ms and not caller_says:
+        env.setdefault(SESSION_TIMEOUT, str(session_ms))
     if config.pause:
         # The pause is a zombie that wakes up: the supervisor's liveness probe
         # would kill the stopped bridge first, as a kubelet would.
