@@ -11,6 +11,7 @@ run-all's ``.run/env`` do not count: the tests never touch that run's data.
 Fixtures:
 
 - ``kafka_bootstrap`` (session): bootstrap servers, topics created.
+- ``postgres_server`` (session): the settings that PostgreSQL was started with.
 - ``database_url`` (session): URL of a migrated database.
 - ``clean_database`` (function): ``database_url`` after emptying events and alerts.
 - ``db`` (function): an autocommit psycopg connection to the emptied database.
@@ -78,8 +79,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a real PostgreSQL database with every migration applied."""
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The settings of the session's PostgreSQL (its superuser's socket, when embedded)."""
     (port,) = free_ports(1)
     settings = replace(
         base_settings(), run_dir=tmp_path_factory.mktemp("postgres-run"), pg_port=port
@@ -87,9 +88,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     supervisor = Supervisor(postgres_plan(settings), settings.run, write_status=False)
     supervisor.start_in_background(START_TIMEOUT)
     try:
-        yield resolved_database_url(settings)
+        yield settings
     finally:
         supervisor.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server: Settings) -> str:
+    """URL of a real PostgreSQL database with every migration applied."""
+    return resolved_database_url(postgres_server)
 
 
 def empty_tables(conn: psycopg.Connection[TupleRow]) -> None:

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Replay archived events from object storage into events: scripts/replay-archive.sh --help.
+#
+# Uses the virtualenv (created if missing, as run-all.sh does) and, for what
+# is not set already, the addresses a running run-all.sh wrote to .run/env,
+# so it talks to the same Kafka and bucket as the bridge. Options go to
+# python -m bridge.replay unchanged; so does its exit status.
+set -euo pipefail
+# shellcheck source=scripts/lib/setup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/setup.sh"
+eventfn_setup_venv
+env_file="${EVENTFN_RUN_DIR:-$ROOT/.run}/env"
+if [[ -r "$env_file" ]]; then
+    # Variables set by the caller win over the file, as everywhere in eventfn.
+    while IFS='=' read -r key value; do
+        if [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ && -z "${!key+set}" ]]; then
+            export "$key=$value"
+        fi
+    done <"$env_file"
+fi
+exec "$PY" -m bridge.replay "$@"
