@@ -56,7 +56,7 @@ def pins(path: Path) -> dict[str, str]:
 
 
 def test_there_are_functions_to_check():
-    assert FUNCTIONS == ["alert", "persist", "publish"]
+    assert FUNCTIONS == ["alert", "archive", "persist", "publish"]
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)

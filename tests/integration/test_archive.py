@@ -13,7 +13,6 @@ import signal
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,9 +90,9 @@ def archive_instances(gateway_pid: int) -> list[int]:
         info = processes.proc_info(pid)
         if info is None or info.ppid != gateway_pid or info.zombie:
             continue
-        if any(Path(part).name == "fdk" for part in processes.cmdline_of(pid)[:2]):
-            if processes.environ_of(pid).get("FN_FN_NAME") == "archive":
-                found.append(pid)
+        fdk = any(Path(part).name == "fdk" for part in processes.cmdline_of(pid)[:2])
+        if fdk and processes.environ_of(pid).get("FN_FN_NAME") == "archive":
+            found.append(pid)
     return found
 
 
@@ -110,7 +109,7 @@ def archived_ids(s3, bucket: str) -> Counter:
 
 
 @pytest.fixture(scope="module")
-def archived(tmp_path_factory, kafka_bootstrap, database_url, s3_endpoint) -> Iterator[Archived]:
+def archived(tmp_path_factory, kafka_bootstrap, database_url, s3_endpoint) -> Archived:
     """10,000 events through gateway, Kafka and bridge into the archive, the
     archive's instances SIGKILLed once while it works; the stack stopped after."""
     run = uuid.uuid4().hex[:8]
@@ -162,9 +161,13 @@ def archived(tmp_path_factory, kafka_bootstrap, database_url, s3_endpoint) -> It
             interval=1.0,
             what="every event in the archive",
         )
-    yield Archived(
-        bucket, s3, archive_env(s3_endpoint, bucket), {(e["source"], e["id"]): e for e in sent},
-        killed, at_kill,
+    return Archived(
+        bucket,
+        s3,
+        archive_env(s3_endpoint, bucket),
+        {(e["source"], e["id"]): e for e in sent},
+        killed,
+        at_kill,
     )
 
 

@@ -82,3 +82,11 @@ def test_values_sourced_from_the_runs_own_env_file_mean_embedded(tmp_path: Path)
         sourced, external_kafka="kafka:9092", external_database_url="postgresql://x/y"
     )
     assert recognise_own_env(elsewhere) == elsewhere
+
+
+def test_the_bridge_feeds_archive_only_when_a_bucket_is_configured():
+    assert Settings.from_env({}).bridge_functions == ("persist", "alert")
+    with_bucket = Settings.from_env({"EVENTFN_ARCHIVE_BUCKET": "events-archive"})
+    assert with_bucket.bridge_functions == ("persist", "alert", "archive")
+    chosen = {"EVENTFN_ARCHIVE_BUCKET": "events-archive", "EVENTFN_BRIDGE_FUNCTIONS": "persist"}
+    assert Settings.from_env(chosen).bridge_functions == ("persist",)
