@@ -90,3 +90,15 @@ def test_the_bridge_feeds_archive_only_when_a_bucket_is_configured():
     assert with_bucket.bridge_functions == ("persist", "alert", "archive")
     chosen = {"EVENTFN_ARCHIVE_BUCKET": "events-archive", "EVENTFN_BRIDGE_FUNCTIONS": "persist"}
     assert Settings.from_env(chosen).bridge_functions == ("persist",)
+
+
+def test_with_a_bucket_the_bridge_component_has_an_archive_target():
+    from bridge.settings import TARGETS, parse_targets
+    from infra.components import bridge_component
+
+    settings = Settings.from_env({"EVENTFN_ARCHIVE_BUCKET": "events-archive"})
+    targets = parse_targets(bridge_component(settings, "postgresql://x@y/z").env[TARGETS])
+    assert list(targets) == ["persist", "alert", "archive"]
+    assert targets["archive"].startswith(f"{settings.gateway_url}/invoke/")
+    plain = bridge_component(Settings.from_env({}), "postgresql://x@y/z")
+    assert list(parse_targets(plain.env[TARGETS])) == ["persist", "alert"]
