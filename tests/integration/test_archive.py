@@ -58,6 +58,10 @@ class Archived:
     sent: dict[tuple[str, str], dict]
     killed: list[int]
     delivered_at_kill: float
+    # the bridge's counters at the end: POSTs that failed whole, and the events
+    # the archive was sent again and already held
+    failed_posts: float
+    duplicates: float
 
 
 def archive_env(s3_endpoint: str, bucket: str) -> dict[str, str]:
@@ -131,9 +135,12 @@ def archived(tmp_path_factory, kafka_bootstrap, database_url, s3_endpoint) -> Ar
     }
     sent = events(run)
 
-    def delivered() -> float:
+    def bridge_metric(name: str, **labels: str) -> float:
         text = httpx.get(f"{bridge_url}/metrics").text
-        return metric(text, "eventfn_bridge_records_total", function="archive", outcome="delivered")
+        return metric(text, name, function="archive", **labels)
+
+    def delivered() -> float:
+        return bridge_metric("eventfn_bridge_records_total", outcome="delivered")
 
     with (
         running("gateway", env, f"{gateway_url}/readyz", run_dir / "gateway.log") as gateway,
@@ -141,19 +148,16 @@ def archived(tmp_path_factory, kafka_bootstrap, database_url, s3_endpoint) -> Ar
         httpx.Client(base_url=gateway_url, timeout=60) as client,
     ):
         headers = {"Content-Type": "application/cloudevents-batch+json"}
-        half = COUNT // 2
-        for start in range(0, half, POST):
+        for start in range(0, COUNT, POST):
             response = client.post("/publish", json=sent[start : start + POST], headers=headers)
             assert response.status_code == 202, response.text
-        wait_until(lambda: delivered() >= 1000, timeout=60, what="the archive to start")
+        # mid-stream: most of the events still to archive, a batch in flight
+        wait_until(lambda: delivered() >= 3000, timeout=60, what="the archive under way")
         at_kill = delivered()
         killed = archive_instances(gateway.pid)
         assert killed, "the gateway runs no archive instance"
         for pid in killed:
             os.kill(pid, signal.SIGKILL)
-        for start in range(half, COUNT, POST):
-            response = client.post("/publish", json=sent[start : start + POST], headers=headers)
-            assert response.status_code == 202, response.text
         wanted = {(e["source"], e["id"]) for e in sent}
         wait_until(
             lambda: wanted <= set(archived_ids(s3, bucket)),
@@ -161,6 +165,8 @@ def archived(tmp_path_factory, kafka_bootstrap, database_url, s3_endpoint) -> Ar
             interval=1.0,
             what="every event in the archive",
         )
+        failed_posts = bridge_metric("eventfn_bridge_attempts_total", result="failed")
+        duplicates = bridge_metric("eventfn_bridge_function_counts_total", count="duplicates")
     return Archived(
         bucket,
         s3,
@@ -168,11 +174,18 @@ def archived(tmp_path_factory, kafka_bootstrap, database_url, s3_endpoint) -> Ar
         {(e["source"], e["id"]): e for e in sent},
         killed,
         at_kill,
+        failed_posts,
+        duplicates,
     )
 
 
 def test_each_event_is_in_exactly_one_object_after_a_kill(archived):
     assert archived.delivered_at_kill < COUNT, "the kill came after the archive had finished"
+    print(
+        f"killed {len(archived.killed)} archive instance(s) at {archived.delivered_at_kill:.0f}"
+        f" of {COUNT} delivered; failed POSTs {archived.failed_posts:.0f}, events sent again"
+        f" and already archived {archived.duplicates:.0f}"
+    )
     seen = archived_ids(archived.s3, archived.bucket)
     assert set(seen) == set(archived.sent)
     assert len(seen) == COUNT
