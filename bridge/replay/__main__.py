@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from datetime import datetime
 
 from rich.console import Console
 from rich.progress import (
@@ -21,7 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bridge.redrive.selection import parse_moment
+from bridge.arguments import at_least, moment
 from bridge.replay.errors import ReplayError
 from bridge.replay.replayer import ArchivedObject, Options, Replayer, Tally
 from bridge.replay.selection import Selection
@@ -51,12 +50,12 @@ def parser() -> argparse.ArgumentParser:
         "--from",
         dest="start",
         required=True,
-        type=_moment,
+        type=moment,
         metavar="TIME",
         help="events at or after TIME (ISO-8601; UTC unless it says)",
     )
     parse.add_argument(
-        "--to", dest="end", required=True, type=_moment, metavar="TIME", help="events before TIME"
+        "--to", dest="end", required=True, type=moment, metavar="TIME", help="events before TIME"
     )
     parse.add_argument(
         "--type",
@@ -66,10 +65,12 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument(
         "--dry-run", action="store_true", help="count what would be replayed; produce nothing"
     )
-    parse.add_argument("--limit", type=_at_least(1), metavar="N", help="replay at most N events")
+    parse.add_argument(
+        "--limit", type=at_least(1, int), metavar="N", help="replay at most N events"
+    )
     parse.add_argument(
         "--timeout",
-        type=float,
+        type=at_least(0.1, float),
         default=ReplaySettings.timeout_s,
         metavar="SECONDS",
         help="how long Kafka may take to acknowledge (default: %(default)s)",
@@ -82,8 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse.parse_args(argv)
     if args.start >= args.end:
         parse.error("--from must be before --to")
-    if args.timeout <= 0:
-        parse.error("--timeout must be positive")
     options = Options(Selection(args.start, args.end, args.type), args.dry_run, args.limit)
     try:
         settings = ReplaySettings.from_env(timeout_s=args.timeout)
@@ -140,26 +139,6 @@ def _advance(progress: Progress, task: TaskID, tally: Tally) -> Callable[[Archiv
         progress.update(task, advance=item.size, description=description)
 
     return advance
-
-
-def _at_least(minimum: int) -> Callable[[str], int]:
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text}")
-        return value
-
-    return convert
-
-
-def _moment(text: str) -> datetime:
-    try:
-        return parse_moment(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 if __name__ == "__main__":
