@@ -17,6 +17,7 @@ from typing import Any
 
 from eventio.settings import (
     ALERTMANAGER_URL,
+    ARCHIVE_BUCKET,
     DATABASE_URL,
     KAFKA_BOOTSTRAP_SERVERS,
     RUN_DIR,
@@ -119,6 +120,8 @@ def env_lines(settings: Settings) -> dict[str, str]:
         DATABASE_URL: database_url(settings),
         GATEWAY_URL: settings.gateway_url,
         ALERTMANAGER_URL: settings.alertmanager_url,
+        # for scripts/replay-archive.sh, which reads this file too
+        **({ARCHIVE_BUCKET: settings.archive_bucket} if settings.archive_bucket else {}),
     }
 
 

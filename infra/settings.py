@@ -17,6 +17,7 @@ from pydantic import Field
 
 from eventio.settings import (
     ALERTMANAGER_URL,
+    ARCHIVE_BUCKET,
     DATABASE_URL,
     KAFKA_BOOTSTRAP_SERVERS,
     RUN_DIR,
@@ -76,15 +77,18 @@ class Settings(EnvSettings):
     )
     # the alert function's rule file, when not the one its func.yaml names
     alert_rules: Path | None = env("EVENTFN_ALERT_RULES", None)
-    # the functions the bridge feeds, each at the gateway's /invoke/{id}
-    bridge_functions: tuple[str, ...] = env(
-        "EVENTFN_BRIDGE_FUNCTIONS", ("persist", "alert"), parse=_names
+    # the functions the bridge feeds, each at the gateway's /invoke/{id}; None:
+    # persist and alert, and archive when a bucket is configured
+    bridge_functions_given: tuple[str, ...] | None = env(
+        "EVENTFN_BRIDGE_FUNCTIONS", None, parse=_names
     )
     # Liveness probes of the supervised components once healthy, as a kubelet's
     # periodSeconds and failureThreshold: a component that misses this many in
     # a row (stopped, deadlocked) is killed and restarted. 0 s: no probes.
     liveness_period_s: float = env("EVENTFN_LIVENESS_PERIOD_S", 2.0)
     liveness_failures: int = env("EVENTFN_LIVENESS_FAILURES", 3)
+    # the archive function's bucket; None: nothing is archived
+    archive_bucket: str | None = env(ARCHIVE_BUCKET, None)
     # Test hooks: a command line that replaces `python -m gateway` / `python -m bridge`.
     gateway_cmd: tuple[str, ...] | None = env("EVENTFN_GATEWAY_CMD", None, parse=_command)
     bridge_cmd: tuple[str, ...] | None = env("EVENTFN_BRIDGE_CMD", None, parse=_command)
@@ -92,6 +96,14 @@ class Settings(EnvSettings):
     @property
     def liveness(self) -> Liveness:
         return Liveness(self.liveness_period_s, max(1, self.liveness_failures))
+
+    @property
+    def bridge_functions(self) -> tuple[str, ...]:
+        """The functions the bridge feeds: as given, else persist and alert,
+        and archive when a bucket is configured."""
+        if self.bridge_functions_given is not None:
+            return self.bridge_functions_given
+        return ("persist", "alert", "archive") if self.archive_bucket else ("persist", "alert")
 
     @property
     def run(self) -> RunDir:

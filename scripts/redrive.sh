@@ -9,13 +9,5 @@ set -euo pipefail
 # shellcheck source=scripts/lib/setup.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/setup.sh"
 eventfn_setup_venv
-env_file="${EVENTFN_RUN_DIR:-$ROOT/.run}/env"
-if [[ -r "$env_file" ]]; then
-    # Variables set by the caller win over the file, as everywhere in eventfn.
-    while IFS='=' read -r key value; do
-        if [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ && -z "${!key+set}" ]]; then
-            export "$key=$value"
-        fi
-    done <"$env_file"
-fi
+eventfn_client_env
 exec "$PY" -m bridge.redrive "$@"

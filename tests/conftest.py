@@ -11,13 +11,18 @@ run-all's ``.run/env`` do not count: the tests never touch that run's data.
 Fixtures:
 
 - ``kafka_bootstrap`` (session): bootstrap servers, topics created.
+- ``postgres_server`` (session): the settings that PostgreSQL was started with.
 - ``database_url`` (session): URL of a migrated database.
 - ``clean_database`` (function): ``database_url`` after emptying events and alerts.
 - ``db`` (function): an autocommit psycopg connection to the emptied database.
+- ``s3_endpoint`` (session): URL of moto's S3 server (``python -m moto.server``),
+  a real S3 HTTP endpoint on 127.0.0.1, for the archive's tests.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -31,9 +36,11 @@ from eventio.settings import mask_url
 from infra.components import database_url as resolved_database_url
 from infra.components import kafka_plan, postgres_plan
 from infra.control import recognise_own_env
-from infra.ports import free_ports
+from infra.ports import free_port, free_ports
+from infra.serving import stop
 from infra.settings import Settings
 from infra.supervisor import Supervisor
+from infra.waiting import http_ready, wait_until
 
 START_TIMEOUT = 240.0
 # The tables the functions write; emptied between tests that ask for it.
@@ -72,8 +79,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a real PostgreSQL database with every migration applied."""
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The settings of the session's PostgreSQL (its superuser's socket, when embedded)."""
     (port,) = free_ports(1)
     settings = replace(
         base_settings(), run_dir=tmp_path_factory.mktemp("postgres-run"), pg_port=port
@@ -81,9 +88,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     supervisor = Supervisor(postgres_plan(settings), settings.run, write_status=False)
     supervisor.start_in_background(START_TIMEOUT)
     try:
-        yield resolved_database_url(settings)
+        yield settings
     finally:
         supervisor.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server: Settings) -> str:
+    """URL of a real PostgreSQL database with every migration applied."""
+    return resolved_database_url(postgres_server)
 
 
 def empty_tables(conn: psycopg.Connection[TupleRow]) -> None:
@@ -115,3 +128,28 @@ def db(clean_database: str) -> Iterator[psycopg.Connection[TupleRow]]:
     """An autocommit connection to the emptied test database."""
     with psycopg.connect(clean_database, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real S3 HTTP endpoint: moto's server, in a process of its own."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    try:
+        wait_until(
+            lambda: process.poll() is not None or http_ready(f"{url}/moto-api/"),
+            timeout=60,
+            what="moto's S3 server",
+        )
+        assert process.poll() is None, log_path.read_text(errors="replace")[-2000:]
+        yield url
+    finally:
+        stop(process, grace_s=5)

@@ -9,12 +9,11 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable
-from datetime import datetime
 
+from bridge.arguments import at_least, moment
 from bridge.redrive.errors import RedriveError
 from bridge.redrive.replayer import Options, Replayer, Tally
-from bridge.redrive.selection import DeadLetter, Decision, Filters, Verdict, parse_moment
+from bridge.redrive.selection import DeadLetter, Decision, Filters, Verdict
 from bridge.redrive.settings import RedriveSettings
 from eventio.settings import SettingsError
 
@@ -47,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
         help="print what would be replayed; produce and commit nothing",
     )
     parse.add_argument(
-        "--limit", type=_at_least(1, int), metavar="N", help="replay at most N records"
+        "--limit", type=at_least(1, int), metavar="N", help="replay at most N records"
     )
     parse.add_argument(
         "--error",
@@ -63,16 +62,16 @@ def parser() -> argparse.ArgumentParser:
     )
     parse.add_argument(
         "--since",
-        type=_moment,
+        type=moment,
         metavar="TIME",
         help="only those that last failed at or after TIME (ISO-8601; UTC unless it says)",
     )
     parse.add_argument(
-        "--until", type=_moment, metavar="TIME", help="only those that last failed before TIME"
+        "--until", type=moment, metavar="TIME", help="only those that last failed before TIME"
     )
     parse.add_argument(
         "--max-redrives",
-        type=_at_least(1, int),
+        type=at_least(1, int),
         default=Filters.max_redrives,
         metavar="K",
         help="skip records already redriven K times (default: %(default)s)",
@@ -84,7 +83,7 @@ def parser() -> argparse.ArgumentParser:
     )
     parse.add_argument(
         "--timeout",
-        type=_at_least(0.1, float),
+        type=at_least(0.1, float),
         default=RedriveSettings.timeout_s,
         metavar="SECONDS",
         help="how long Kafka may take to answer (default: %(default)s)",
@@ -163,31 +162,11 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() and not c.isspace() else "?" for c in text)
 
 
-def _at_least(minimum: float, kind: Callable[[str], float]) -> Callable[[str], float]:
-    def convert(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum:g}, not {text}")
-        return value
-
-    return convert
-
-
 def _pattern(text: str) -> re.Pattern[str]:
     try:
         return re.compile(text)
     except re.error as error:
         raise argparse.ArgumentTypeError(f"not a regular expression: {error}") from None
-
-
-def _moment(text: str) -> datetime:
-    try:
-        return parse_moment(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 if __name__ == "__main__":

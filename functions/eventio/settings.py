@@ -22,10 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 MIB = 1024 * 1024
 # The largest request body the gateway and publish take (OCI Functions' limit).
@@ -37,6 +37,9 @@ DATABASE_URL = "DATABASE_URL"
 RUN_DIR = "EVENTFN_RUN_DIR"
 SHUTDOWN_GRACE_S = "EVENTFN_SHUTDOWN_GRACE_S"
 ALERTMANAGER_URL = "ALERTMANAGER_URL"
+ARCHIVE_BUCKET = "EVENTFN_ARCHIVE_BUCKET"
+# boto3's addressing styles: bucket in the path, in the host name, or boto3's choice.
+ADDRESSING_STYLES = ("path", "virtual", "auto")
 
 
 class SettingsError(ValueError):
@@ -99,8 +102,43 @@ class TopicSettings(EnvSettings):
     dead_letter_topic: str = env("EVENTFN_DLQ_TOPIC", "events.dlq")
 
 
+def _addressing(text: str) -> str:
+    if text not in ADDRESSING_STYLES:
+        raise ValueError(f"{text!r} is not one of {', '.join(ADDRESSING_STYLES)}")
+    return text
+
+
 @dataclass(frozen=True)
-class FunctionSettings(KafkaSettings, TopicSettings):
+class ArchiveSettings(EnvSettings):
+    """The bucket the archive function writes and replay-archive reads.
+
+    Credentials are boto3's own (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+    ``AWS_SESSION_TOKEN``, a profile or a role) and so is ``AWS_ENDPOINT_URL``;
+    the region is read here because boto3 takes an empty one as a region name.
+    """
+
+    # empty: nothing is archived (run-all.sh then feeds no archive function)
+    archive_bucket: str = env(ARCHIVE_BUCKET, "")
+    # a folder of the bucket the objects are put under, e.g. "eventfn/"
+    archive_prefix: str = env("EVENTFN_ARCHIVE_PREFIX", "")
+    # wins over AWS_ENDPOINT_URL; neither: AWS S3 itself
+    archive_endpoint_url: str = env("EVENTFN_ARCHIVE_ENDPOINT_URL", "")
+    archive_region: str = env("AWS_DEFAULT_REGION", "us-east-1")
+    # path-style (https://host/bucket/key) is what OCI's S3 Compatibility API
+    # and MinIO expect; AWS takes both
+    archive_addressing: str = env("EVENTFN_ARCHIVE_ADDRESSING", "path", parse=_addressing)
+    # Each partition's offsets are cut into blocks of this many, and an
+    # object holds the events of one type, hour and block: see
+    # eventcore/archive_layout.py.
+    archive_block_offsets: Annotated[int, Field(gt=0)] = env("EVENTFN_ARCHIVE_BLOCK_OFFSETS", 1000)
+    # If-Match / If-None-Match on every PUT (AWS S3, MinIO and moto honour
+    # them); off for a store that refuses conditional requests
+    archive_conditional_writes: bool = env("EVENTFN_ARCHIVE_CONDITIONAL_WRITES", True)
+    archive_timeout_s: float = env("EVENTFN_ARCHIVE_TIMEOUT_S", 20.0)
+
+
+@dataclass(frozen=True)
+class FunctionSettings(KafkaSettings, TopicSettings, ArchiveSettings):
     """What a function reads from its configuration (func.yaml ``config:`` and env)."""
 
     database_url: str = env(DATABASE_URL, "", secret=True)

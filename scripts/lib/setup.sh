@@ -45,6 +45,19 @@ eventfn_setup_venv() {
     printf '%s\n%s\n' "$ROOT" "$ROOT/functions" >"$site/eventfn.pth"
 }
 
+# For a client of a running run-all.sh (redrive.sh, replay-archive.sh): export
+# what its .run/env says (Kafka, the database, the bucket) that the caller has
+# not set; variables set by the caller win over the file, as everywhere in eventfn.
+eventfn_client_env() {
+    local env_file="${EVENTFN_RUN_DIR:-$ROOT/.run}/env" key value
+    [[ -r "$env_file" ]] || return 0
+    while IFS='=' read -r key value; do
+        if [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ && -z "${!key+set}" ]]; then
+            export "$key=$value"
+        fi
+    done <"$env_file"
+}
+
 eventfn_setup_services() {
     "$PY" -m infra setup || eventfn_fail "could not prepare Kafka / PostgreSQL (see above)"
 }

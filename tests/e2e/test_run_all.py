@@ -138,6 +138,7 @@ def test_fn_invoke_publish_with_the_original_event_reaches_postgresql(run):
     assert listed.returncode == 0, listed.stderr
     assert {line.split()[0] for line in listed.stdout.splitlines()[1:]} == {
         "alert",
+        "archive",
         "persist",
         "publish",
     }

@@ -56,7 +56,7 @@ def pins(path: Path) -> dict[str, str]:
 
 
 def test_there_are_functions_to_check():
-    assert FUNCTIONS == ["alert", "persist", "publish"]
+    assert FUNCTIONS == ["alert", "archive", "persist", "publish"]
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -226,7 +226,12 @@ def imported_from(root: Path, run: Stage, modules: list[str]) -> list[str]:
 def test_the_gateway_image_holds_every_command_it_is_run_with(tmp_path):
     build, run = parse(GATEWAY_DOCKERFILE)
     lay_out(build, tmp_path)
-    modules = ["gateway.__main__", "bridge.__main__", "bridge.redrive.__main__"]
+    modules = [
+        "gateway.__main__",
+        "bridge.__main__",
+        "bridge.redrive.__main__",
+        "bridge.replay.__main__",
+    ]
     modules += ["infra.cli", "infra.migrate", "infra.topics"]
     assert imported_from(tmp_path, run, modules) == [
         str(tmp_path / "eventfn" / (m.replace(".", "/") + ".py")) for m in modules

@@ -122,7 +122,12 @@ def test_only_functions_with_an_http_trigger_are_on_the_ingress():
         for s in build(K8S / "base")
         if s["kind"] == "Service" and s["apiVersion"].startswith("serving.knative.dev/")
     }
-    assert services == {"publish": None, "persist": "cluster-local", "alert": "cluster-local"}
+    assert services == {
+        "publish": None,
+        "persist": "cluster-local",
+        "alert": "cluster-local",
+        "archive": "cluster-local",
+    }
 
 
 def test_function_config_wins_over_app_config_and_cluster_values_win_over_both():

@@ -36,7 +36,7 @@ def test_the_gateway_imports_nothing_of_the_bridge():
 
 def test_running_the_bridge_loads_no_gateway_module():
     probe = (
-        "import sys, bridge.__main__, bridge.redrive.__main__\n"
+        "import sys, bridge.__main__, bridge.redrive.__main__, bridge.replay.__main__\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'gateway'))\n"
     )
     env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'functions'}", "PATH": "/usr/bin:/bin"}

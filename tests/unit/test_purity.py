@@ -17,6 +17,7 @@ PURE = {
     "bridge.inflight": "bridge/inflight.py",
     "bridge.rounds": "bridge/rounds.py",
     "bridge.redrive.selection": "bridge/redrive/selection.py",
+    "bridge.replay.selection": "bridge/replay/selection.py",
     "gateway.catalog.models": "gateway/catalog/models.py",
     "gateway.oci.shapes": "gateway/oci/shapes.py",
     "gateway.oci.signing": "gateway/oci/signing.py",

@@ -12,7 +12,7 @@ FIXTURES = ROOT / "tests/fixtures/app"
 def test_the_repository_app_declares_the_three_functions_and_the_publish_trigger():
     app = load_app(ROOT)
     assert app.name == "eventfn"
-    assert {fn.name for fn in app.functions} == {"publish", "persist", "alert"}
+    assert {fn.name for fn in app.functions} == {"publish", "persist", "alert", "archive"}
     publish = app.function_named("publish")
     assert publish.image == "eventfn/publish:0.1.0"
     assert [(t.name, t.type, t.source) for t in publish.triggers] == [

@@ -45,7 +45,7 @@ def test_an_unknown_function_is_a_config_error_naming_the_known_ones():
         only(APP, settings("publsh"))
     message = error.value.message
     assert "EVENTFN_FUNCTION=publsh" in message
-    assert "alert, persist, publish" in message
+    assert "alert, archive, persist, publish" in message
 
 
 def test_a_key_reaches_a_function_by_the_scopes_that_reach_it_on_the_full_gateway():

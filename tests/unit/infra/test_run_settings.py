@@ -82,3 +82,23 @@ def test_values_sourced_from_the_runs_own_env_file_mean_embedded(tmp_path: Path)
         sourced, external_kafka="kafka:9092", external_database_url="postgresql://x/y"
     )
     assert recognise_own_env(elsewhere) == elsewhere
+
+
+def test_the_bridge_feeds_archive_only_when_a_bucket_is_configured():
+    assert Settings.from_env({}).bridge_functions == ("persist", "alert")
+    with_bucket = Settings.from_env({"EVENTFN_ARCHIVE_BUCKET": "events-archive"})
+    assert with_bucket.bridge_functions == ("persist", "alert", "archive")
+    chosen = {"EVENTFN_ARCHIVE_BUCKET": "events-archive", "EVENTFN_BRIDGE_FUNCTIONS": "persist"}
+    assert Settings.from_env(chosen).bridge_functions == ("persist",)
+
+
+def test_with_a_bucket_the_bridge_component_has_an_archive_target():
+    from bridge.settings import TARGETS, parse_targets
+    from infra.components import bridge_component
+
+    settings = Settings.from_env({"EVENTFN_ARCHIVE_BUCKET": "events-archive"})
+    targets = parse_targets(bridge_component(settings, "postgresql://x@y/z").env[TARGETS])
+    assert list(targets) == ["persist", "alert", "archive"]
+    assert targets["archive"].startswith(f"{settings.gateway_url}/invoke/")
+    plain = bridge_component(Settings.from_env({}), "postgresql://x@y/z")
+    assert list(parse_targets(plain.env[TARGETS])) == ["persist", "alert"]

@@ -1,0 +1,1 @@
+"""Replay: events archived in object storage back into the events topic."""
