@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import httpx
+import orjson
 import psycopg
 import pytest
 from psycopg import sql
@@ -330,6 +331,4 @@ def _moment(text: str) -> datetime:
 
 
 def _json(value) -> str:
-    import orjson
-
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
