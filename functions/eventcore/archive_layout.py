@@ -32,7 +32,7 @@ UNKNOWN = "unknown"
 _PAD = 10
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Placement:
     """The object an event belongs in."""
 
@@ -111,10 +111,11 @@ def parse_key(key: str, prefix: str = "") -> Placement | None:
     if [name for name, _, _ in folders] != ["type", "date", "hour"]:
         return None
     (_, _, escaped), (_, _, day), (_, _, hour) = folders
-    topic, dash, rest = parts[3].rpartition("-")
-    topic, _, middle = topic.rpartition("-")
+    # <topic>-<partition>-<first>-<last>, the topic's name may hold dashes itself
+    topic, _, last = parts[3].rpartition("-")
+    topic, _, first = topic.rpartition("-")
     topic, _, partition = topic.rpartition("-")
-    if not (dash and topic and partition.isdigit() and middle.isdigit() and rest.isdigit()):
+    if not (topic and partition.isdigit() and first.isdigit() and last.isdigit()):
         return None
     moment = None
     if (day, hour) != (UNKNOWN, UNKNOWN):
@@ -122,7 +123,7 @@ def parse_key(key: str, prefix: str = "") -> Placement | None:
             moment = datetime.strptime(f"{day} {hour}", "%Y-%m-%d %H").replace(tzinfo=UTC)
         except ValueError:
             return None
-    return Placement(unquote(escaped), moment, topic, int(partition), int(middle), int(rest))
+    return Placement(unquote(escaped), moment, topic, int(partition), int(first), int(last))
 
 
 def days(start: datetime, end: datetime) -> list[date]:

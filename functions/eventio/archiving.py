@@ -36,8 +36,9 @@ class Archiver:
         The bucket failing raises (DependencyError): the whole batch failed."""
         objects, failures = archive_layout.group(events, self.block_size)
         added = written = 0
-        for placement in sorted(objects):
-            new = self._merge(placement.key(self.prefix), objects[placement])
+        # in key order: the same batch writes its objects in the same order
+        for key, placement in sorted((p.key(self.prefix), p) for p in objects):
+            new = self._merge(key, objects[placement])
             added += new
             written += bool(new)
         archived = len(events) - len(failures)

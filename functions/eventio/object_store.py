@@ -45,12 +45,12 @@ class StoredObject:
 class ObjectStore:
     """One bucket; one client per process, reused across calls (boto3's are thread-safe)."""
 
-    def __init__(self, settings: ArchiveSettings, client: Any | None = None) -> None:
+    def __init__(self, settings: ArchiveSettings) -> None:
         if not settings.archive_bucket:
             raise ObjectStoreError("no bucket: set EVENTFN_ARCHIVE_BUCKET")
         self.bucket = settings.archive_bucket
         self.conditional = settings.archive_conditional_writes
-        self._client = client or boto3.session.Session().client(
+        self._client = boto3.session.Session().client(
             "s3",
             region_name=settings.archive_region,
             # None: boto3's AWS_ENDPOINT_URL, else AWS itself

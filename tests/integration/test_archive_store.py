@@ -74,6 +74,26 @@ def test_a_batch_redelivered_cut_differently_lands_in_the_same_objects_once(stor
     assert contents(store) == again
 
 
+def test_events_of_one_type_with_and_without_a_time_go_to_their_own_objects(store):
+    timeless = validate_event(
+        {
+            "specversion": "1.0",
+            "id": "timeless",
+            "source": "/tests/archive",
+            "type": "TEMP",
+            "kafkatopic": "events",
+            "kafkapartition": 0,
+            "kafkaoffset": 5,
+        }
+    )
+    result = Archiver(store, "", 1000).write([event(4), timeless])
+    assert result.counts == {"archived": 2, "duplicates": 0, "objects": 2}
+    assert sorted(contents(store)) == [
+        "type=TEMP/date=2026-11-24/hour=01/events-0-0000000000-0000000999.ndjson.gz",
+        "type=TEMP/date=unknown/hour=unknown/events-0-0000000000-0000000999.ndjson.gz",
+    ]
+
+
 def test_events_without_coordinates_fail_alone(store):
     plain = validate_event({"specversion": "1.0", "id": "x", "source": "/s", "type": "T"})
     result = Archiver(store, "p/", 1000).write([plain, event(1)])

@@ -110,8 +110,8 @@ def test_an_unknown_function_stops_the_gateway_at_start_with_one_clear_line(tmp_
     assert started.returncode == 1
     assert started.stderr.strip().splitlines()[-1] == (
         'eventfn gateway: EVENTFN_FUNCTION=publsh: app "eventfn" has no such function '
-        f"(its functions: alert, archive, persist, publish; each is a functions/<name>/func.yaml under "
-        f"{ROOT})"
+        "(its functions: alert, archive, persist, publish; "
+        f"each is a functions/<name>/func.yaml under {ROOT})"
     )
     assert "Traceback" not in started.stderr
 
