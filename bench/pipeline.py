@@ -21,12 +21,10 @@ shipped rules (row 9, which changes them, runs later).
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +36,7 @@ from bench.latency import Sent, send_at_rate
 from bench.offsets import end_offsets, lag_reader, start_groups_at
 from bench.persist import count_since, last_seq
 from bench.report import Row, Target, at_least
+from bench.sampling import sampling
 from bench.sizes import Size
 from bench.stack import Stack
 from bench.stats import median, percentile
@@ -219,28 +218,6 @@ def timed_runs(
 # --- I/O ----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def sampling(read: Callable[[], dict[str, int]], every: float) -> Iterator[list[Sample]]:
-    """Each group's lag every ``every`` seconds while the block runs (in a
-    thread), and once more when it ends."""
-    samples: list[Sample] = []
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            samples.append(Sample(time.time(), read()))
-            stop.wait(every)
-
-    thread = threading.Thread(target=loop, name="bench-lag", daemon=True)
-    thread.start()
-    try:
-        yield samples
-    finally:
-        stop.set()
-        thread.join()
-        samples.append(Sample(time.time(), read()))
-
-
 def offer(
     stack: Stack,
     read: Callable[[], dict[str, int]],
@@ -254,7 +231,10 @@ def offer(
     count = per_request(rate)
     requests = max(1, round(rate * seconds / count))
     seq = last_seq(connection)
-    with cpu.measure() as cores, sampling(read, SAMPLE_EVERY_S) as samples:
+    with (
+        cpu.measure() as cores,
+        sampling(lambda: Sample(time.time(), read()), SAMPLE_EVERY_S) as samples,
+    ):
         sent = send_at_rate(
             f"{stack.gateway_url}/publish",
             [bodies[i % len(bodies)] for i in range(requests)],

@@ -27,7 +27,8 @@ def test_a_soak_that_held_passes_every_check():
 
 def test_lost_rows_memory_growth_and_unbounded_lag_each_fail():
     held = [sample(t, 100) for t in range(0, 101, 10)]
-    assert not judge(Soak(1_000, 100, sent(50), held, 49)).ok
+    assert not judge(Soak(1_000, 100, sent(50), held, 49, missing=1)).ok
+    assert not judge(Soak(1_000, 100, sent(50), held, 51)).ok
     assert not judge(Soak(1_000, 100, sent(50) + sent(1, 503), held, 50)).ok
     leaking = [sample(t, 100 + t) for t in range(0, 101, 10)]
     failed = judge(Soak(1_000, 100, sent(50), leaking, 50))
@@ -35,3 +36,12 @@ def test_lost_rows_memory_growth_and_unbounded_lag_each_fail():
     assert any("FAILED: gateway RSS" in line for line in failed.lines)
     lagging = [sample(t, 100, lag=t * 100) for t in range(0, 101, 10)]
     assert not judge(Soak(1_000, 100, sent(50), lagging, 50)).ok
+
+
+def test_rows_of_a_failed_request_are_not_counted_as_lost_but_the_failure_is():
+    held = [sample(t, 100) for t in range(0, 101, 10)]
+    verdict = judge(Soak(1_000, 100, sent(50) + sent(1, 599), held, 51))
+    lost = "ok: acknowledged 50, stored 51, acknowledged but not stored 0, stored beyond them 1"
+    assert lost in verdict.lines
+    assert "FAILED: failed publish requests 1" in verdict.lines
+    assert not verdict.ok
