@@ -90,7 +90,7 @@ class Soak:
 
     @property
     def acked(self) -> int:
-        return sum(len(s.ids) for s in self.sent if s.status == 202)
+        return sum(1 for _ in self.acked_ids())
 
     @property
     def failed(self) -> int:
